@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Trellis needs to build, test and benchmark.
+# A no-op when everything is present; safe to run repeatedly (it is called by `make`).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake pkg-config clang-14 libfuzzer-14-dev libclang-rt-14-dev
+  # libraries
+  libre2-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev
+  libxxhash-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # real peers for tests and the benchmark
+  curl wrk nginx-light haproxy python3 valgrind strace procps iproute2
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+# Packaged daemons (nginx, haproxy) must not start on install: tests start their own on loopback.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod +x "$policy"
+  created_policy=1
+fi
+trap '[ $created_policy -eq 1 ] && $SUDO rm -f "$policy"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq || $SUDO apt-get update
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,86 @@
+#pragma once
+// A non-blocking stream socket with an input buffer and a bounded-by-owner output buffer.
+//
+// Writes go straight to the kernel (writev) when nothing is pending, so the common case costs
+// one syscall and no copy; only what the kernel does not take is buffered. Reads are edge
+// triggered: `readReady()` stays true while the kernel may still hold data.
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string_view>
+
+#include "common/buffer.h"
+#include "common/event_loop.h"
+
+namespace trellis {
+
+class Connection;
+
+class ConnectionOwner {
+ public:
+  virtual ~ConnectionOwner() = default;
+  /// Readiness changed on `connection` (readable, writable, error or hang-up).
+  virtual void onConnectionEvent(Connection& connection, uint32_t events) = 0;
+};
+
+class Connection final : public EventHandler {
+ public:
+  /// Takes ownership of `fd` and registers it with `loop`. `connecting` marks an outgoing
+  /// connect still in progress.
+  Connection(EventLoop& loop, BufferPool& pool, int fd, bool connecting = false);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void setOwner(ConnectionOwner* owner) { owner_ = owner; }
+  void onEvents(uint32_t events) override;
+
+  enum class ReadResult : uint8_t { Data, Again, Eof, Error };
+  /// One read() into the input buffer (at most `maxBytes`, at least 1 KiB of room is made).
+  ReadResult read(size_t maxBytes = BufferPool::kBlockSize);
+  bool readReady() const { return readReady_; }
+
+  /// Sends `a` then `b`; what the kernel does not take is buffered. False on a socket error.
+  bool send(std::string_view a, std::string_view b = {});
+  /// Writes buffered output. False on a socket error.
+  bool flush();
+  size_t pendingBytes() const { return out_.size(); }
+
+  /// For an outgoing connect: true once established; sets `error` (errno) if it failed.
+  bool finishConnect(int& error);
+  bool connecting() const { return connecting_; }
+
+  /// Stops sending (FIN) once pending output is flushed.
+  void shutdownWrite();
+  /// Sends RST on close instead of FIN.
+  void setResetOnClose() { resetOnClose_ = true; }
+  /// Releases buffer blocks when both buffers are empty (idle connections hold no memory).
+  void releaseIdleBuffers() {
+    in_.shrinkIfEmpty();
+    out_.shrinkIfEmpty();
+  }
+
+  Buffer& in() { return in_; }
+  int fd() const { return fd_; }
+  bool peerClosed() const { return peerClosed_; }
+  uint64_t bytesRead() const { return bytesRead_; }
+  uint64_t bytesWritten() const { return bytesWritten_; }
+  EventLoop& loop() { return loop_; }
+
+ private:
+  EventLoop& loop_;
+  int fd_;
+  ConnectionOwner* owner_ = nullptr;
+  Buffer in_;
+  Buffer out_;
+  bool readReady_ = false;
+  bool connecting_;
+  bool peerClosed_ = false;
+  bool resetOnClose_ = false;
+  bool shutdownPending_ = false;
+  uint64_t bytesRead_ = 0;
+  uint64_t bytesWritten_ = 0;
+};
+
+}  // namespace trellis

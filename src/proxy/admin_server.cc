@@ -1,0 +1,112 @@
+#include "proxy/admin_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/connection.h"
+#include "http/http1_parser.h"
+#include "proxy/local_reply.h"
+
+namespace trellis::proxy {
+
+/// One admin connection: read a request head (bodies are ignored), answer, close.
+class AdminServer::Client final : public ConnectionOwner {
+ public:
+  Client(AdminServer& server, int fd)
+      : server_(server), connection_(server.loop_, pool_, fd),
+        timeout_([this] { finish(); }) {
+    connection_.setOwner(this);
+    timeout_.arm(server_.loop_.timers(), 10000);
+  }
+  void onConnectionEvent(Connection&, uint32_t events) override {
+    if (answered_) {
+      if (connection_.pendingBytes() == 0 || (events & (EPOLLERR | EPOLLHUP))) finish();
+      return;
+    }
+    while (connection_.readReady()) {
+      auto result = connection_.read();
+      if (result == Connection::ReadResult::Again) break;
+      if (result != Connection::ReadResult::Data) {
+        finish();
+        return;
+      }
+      http::RequestHead head;
+      http::ParseError error;
+      auto status = http::parseRequestHead(connection_.in().data(), connection_.in().size(),
+                                           http::Limits{}, head, error);
+      if (status == http::ParseStatus::Incomplete) continue;
+      AdminResponse response;
+      if (status == http::ParseStatus::Error) {
+        response.status = http::statusFor(error);
+        response.body = std::string(http::parseErrorName(error)) + "\n";
+      } else {
+        response = server_.handler_(head.method, head.path);
+      }
+      std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
+                        std::string(reasonPhrase(response.status)) +
+                        "\r\ncontent-type: " + response.contentType +
+                        "\r\ncontent-length: " + std::to_string(response.body.size()) +
+                        "\r\nconnection: close\r\n\r\n";
+      answered_ = true;
+      connection_.send(out, response.body);
+      connection_.shutdownWrite();
+      if (connection_.pendingBytes() == 0) finish();
+      return;
+    }
+  }
+
+ private:
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    timeout_.cancel();
+    connection_.setOwner(nullptr);
+    server_.loop_.deferDestroy(std::unique_ptr<Client>(this));
+  }
+  AdminServer& server_;
+  BufferPool pool_{4};
+  Connection connection_;
+  Timer timeout_;
+  bool answered_ = false;
+  bool done_ = false;
+};
+
+class AdminServer::Acceptor final : public EventHandler {
+ public:
+  Acceptor(AdminServer& server, int fd) : server_(server), fd_(fd) {
+    server_.loop_.watchReadable(fd_, this);
+  }
+  ~Acceptor() override {
+    server_.loop_.unwatch(fd_);
+    ::close(fd_);
+  }
+  void onEvents(uint32_t) override {
+    for (int i = 0; i < 16; ++i) {
+      int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      new Client(server_, fd);  // owns itself; destroyed through the loop's deferred list
+    }
+  }
+
+ private:
+  AdminServer& server_;
+  int fd_;
+};
+
+AdminServer::AdminServer(EventLoop& loop, Handler handler)
+    : loop_(loop), handler_(std::move(handler)) {}
+
+AdminServer::~AdminServer() = default;
+
+std::string AdminServer::listen(const SocketAddress& address) {
+  std::string error;
+  int fd = listenOn(address, false, error, 128);
+  if (fd < 0) return error;
+  port_ = localAddress(fd).value_or(address).port();
+  acceptor_ = std::make_unique<Acceptor>(*this, fd);
+  return {};
+}
+
+void AdminServer::close() { acceptor_.reset(); }
+
+}  // namespace trellis::proxy

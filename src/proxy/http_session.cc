@@ -1,0 +1,798 @@
+#include "proxy/http_session.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/logging.h"
+#include "proxy/head_writer.h"
+#include "proxy/local_reply.h"
+#include "routing/route_table.h"
+#include "upstream/lb/load_balancer.h"
+
+namespace trellis::proxy {
+namespace {
+
+uint64_t monotonicMicros() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+http::Limits parserLimits(const config::HttpLimits& limits) {
+  return http::Limits{limits.maxRequestHeadersBytes, limits.maxHeaders, limits.maxUrlBytes};
+}
+
+/// A client-supplied request id is kept only if it is short and printable.
+bool validRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::string_view cookieValue(std::string_view cookies, std::string_view name) {
+  while (!cookies.empty()) {
+    size_t semi = cookies.find(';');
+    std::string_view pair = cookies.substr(0, semi);
+    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
+        pair[name.size()] == '=') {
+      return pair.substr(name.size() + 1);
+    }
+    if (semi == std::string_view::npos) break;
+    cookies.remove_prefix(semi + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+HttpSession::HttpSession(Worker& worker, int fd, const SocketAddress& peer, size_t listenerIndex)
+    : worker_(worker),
+      config_(worker.config()),
+      listener_(&config_->listeners[listenerIndex]),
+      listenerName_(listener_->config->name),
+      peerIp_(peer.ip()),
+      down_(std::make_unique<Connection>(worker.loop(), worker.buffers(), fd)),
+      timer_([this] { onTimer(); }),
+      connectTimer_([this] {
+        if (cluster_ != nullptr) cluster_->stats.connectTimeouts.inc();
+        releaseUpstream(false);
+        localReply(503, LocalReason::UpstreamConnectTimeout, {}, !requestDone_);
+      }) {
+  down_->setOwner(this);
+  listener_->stats->connectionsTotal.inc();
+  listener_->stats->connectionsActive.add();
+  armTimer(TimerPurpose::Idle, listener_->config->http.idleTimeout.count());
+}
+
+HttpSession::~HttpSession() {
+  releaseEndpoint();
+  listener_->stats->connectionsActive.sub();
+  if (down_) {
+    listener_->stats->bytesReceived.inc(down_->bytesRead());
+    listener_->stats->bytesSent.inc(down_->bytesWritten());
+  }
+}
+
+void HttpSession::drain() {
+  draining_ = true;
+  if (state_ == State::ReadingHead && down_->in().empty()) close();
+}
+
+void HttpSession::onConnectionEvent(Connection& connection, uint32_t events) {
+  if (&connection == down_.get()) {
+    onDownstreamEvent(events);
+  } else if (up_ && &connection == up_.get()) {
+    onUpstreamEvent(events);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downstream
+
+void HttpSession::onDownstreamEvent(uint32_t events) {
+  if (state_ == State::Closing) {
+    // Lingering close: discard input until the client closes, so our reply is not lost to a RST.
+    while (down_->readReady()) {
+      auto r = down_->read();
+      down_->in().clear();
+      if (r == Connection::ReadResult::Eof || r == Connection::ReadResult::Error) {
+        close();
+        return;
+      }
+    }
+    if (down_->pendingBytes() == 0 && (events & EPOLLERR)) close();
+    return;
+  }
+  if (events & EPOLLOUT) {
+    // The client drained some of our output: resume reading the upstream if it was paused.
+    if (up_ && !up_->connecting()) readUpstream();
+    if (!down_) return;
+  }
+  readDownstream();
+}
+
+void HttpSession::readDownstream() {
+  const auto& limits = listener_->config->http;
+  while (down_ && down_->readReady() && state_ != State::Closing) {
+    // Backpressure: stop reading while the upstream has not taken what we already sent.
+    if (state_ == State::Proxying || state_ == State::Tunnel) {
+      if (up_ && up_->pendingBytes() >= limits.bufferBytes) return;
+      if (state_ == State::Proxying && requestDone_ &&
+          down_->in().size() >= limits.maxRequestHeadersBytes) {
+        return;  // pipelined requests wait; do not buffer beyond one head
+      }
+    }
+    size_t room = state_ == State::ReadingHead ? limits.maxRequestHeadersBytes + 1024
+                                               : static_cast<size_t>(limits.bufferBytes);
+    size_t have = down_->in().size();
+    if (have >= room) return;
+    auto result = down_->read(std::min<size_t>(room - have, 64 * 1024));
+    if (result == Connection::ReadResult::Again) return;
+    if (result == Connection::ReadResult::Eof || result == Connection::ReadResult::Error) {
+      downEof_ = true;
+      if (state_ == State::Tunnel) {
+        if (up_) up_->shutdownWrite();
+        if (upEof_) close();
+        return;
+      }
+      if (state_ == State::ReadingHead) {
+        if (down_->in().empty() || result == Connection::ReadResult::Error) {
+          close();
+          return;
+        }
+      } else if (state_ == State::Proxying && !requestDone_) {
+        // The client went away mid-request: nothing can be answered.
+        close();
+        return;
+      }
+    }
+    processDownstream();
+    if (result != Connection::ReadResult::Data) return;
+  }
+}
+
+void HttpSession::processDownstream() {
+  while (down_ && state_ != State::Closing) {
+    if (state_ == State::Tunnel) {
+      tunnelForward(*down_, *up_);
+      return;
+    }
+    if (state_ == State::Proxying) {
+      forwardRequestBody();
+      return;
+    }
+    // ReadingHead
+    if (down_->in().empty()) {
+      if (downEof_) close();
+      return;
+    }
+    http::ParseError error = http::ParseError::None;
+    auto status = http::parseRequestHead(down_->in().data(), down_->in().size(),
+                                         parserLimits(listener_->config->http), request_, error);
+    if (status == http::ParseStatus::Incomplete) {
+      if (downEof_) {
+        close();
+        return;
+      }
+      if (timerPurpose_ != TimerPurpose::Header) {
+        armTimer(TimerPurpose::Header, listener_->config->http.headerTimeout.count());
+      }
+      return;
+    }
+    if (status == http::ParseStatus::Error) {
+      listener_->stats->parseErrors[static_cast<size_t>(error) % 16].inc();
+      localReply(http::statusFor(error), LocalReason::BadRequest, http::parseErrorName(error),
+                 true);
+      return;
+    }
+    if (!startRequest()) return;
+  }
+}
+
+bool HttpSession::refreshConfig() {
+  const auto& current = worker_.config();
+  if (current == config_) return true;
+  for (const auto& listener : current->listeners) {
+    if (listener.config->name == listenerName_) {
+      config_ = current;
+      listener_ = &listener;
+      return true;
+    }
+  }
+  return false;  // listener removed: finish on the old snapshot, then close
+}
+
+bool HttpSession::startRequest() {
+  if (!refreshConfig()) draining_ = true;
+  exchangeConfig_ = config_;
+  beginRequest();
+  const auto& limits = listener_->config->http;
+
+  clientIsHttp10 = request_.versionMinor == 0;
+  clientKeepAlive_ = request_.keepAlive && !draining_;
+  method_.assign(request_.method);
+  const auto* idField = request_.find("x-request-id");
+  if (idField != nullptr && validRequestId(idField->value)) {
+    requestId_.assign(idField->value);
+  } else {
+    char uuid[36];
+    formatUuid(worker_.random().next(), worker_.random().next(), uuid);
+    requestId_.assign(uuid, sizeof uuid);
+  }
+  requestFraming_ = request_.framing;
+  requestRemaining_ = request_.contentLength;
+  requestDone_ = requestFraming_ == http::BodyFraming::None;
+  upgradeRequested_ = request_.connectionUpgrade && request_.find("upgrade") != nullptr;
+  const bool hasBody = !requestDone_;
+
+  routing::RequestView view{request_.method, request_.host, request_.path, request_.query,
+                            request_.headers};
+  rule_ = listener_->routes->match(view);
+  if (rule_ == nullptr) {
+    requestStats_ = listener_->unroutedStats;
+    localReply(404, LocalReason::RouteNotFound, {}, hasBody);
+    return state_ == State::ReadingHead;
+  }
+  const RuleRuntime* runtime = exchangeConfig_->rule(rule_);
+  requestStats_ = runtime != nullptr ? runtime->localStats : listener_->unroutedStats;
+
+  if (rule_->redirect) {
+    std::string location =
+        routing::redirectLocation(*rule_->redirect, rule_->match.path, "http", request_.host,
+                                  request_.path, request_.query);
+    localReply(rule_->redirect->statusCode, LocalReason::Redirect, {}, hasBody, location);
+    return state_ == State::ReadingHead;
+  }
+
+  requestBodyLimit_ = rule_->maxRequestBodyBytes.value_or(limits.maxRequestBodyBytes);
+  if (requestBodyLimit_ != 0 && requestFraming_ == http::BodyFraming::ContentLength &&
+      request_.contentLength > requestBodyLimit_) {
+    localReply(413, LocalReason::RequestBodyTooLarge, {}, true);
+    return false;
+  }
+
+  int backend = routing::pickWeightedBackend(rule_->backends, worker_.random().next());
+  if (backend < 0 || runtime == nullptr || runtime->backends[backend] == nullptr) {
+    localReply(500, LocalReason::NoBackend, {}, hasBody);
+    return state_ == State::ReadingHead;
+  }
+  cluster_ = runtime->backends[backend];
+  requestStats_ = runtime->stats[backend];
+
+  upstream::LbContext lbContext;
+  const auto& hashKey = cluster_->config.hashKey;
+  switch (hashKey.source) {
+    case config::HashKey::Source::Header:
+      if (const auto* field = request_.find(hashKey.name)) {
+        lbContext.hash = upstream::stableHash(field->value);
+      }
+      break;
+    case config::HashKey::Source::Cookie:
+      for (const auto& field : request_.headers) {
+        if (field.name != "cookie") continue;
+        std::string_view value = cookieValue(field.value, hashKey.name);
+        if (!value.empty()) {
+          lbContext.hash = upstream::stableHash(value);
+          break;
+        }
+      }
+      break;
+    case config::HashKey::Source::SourceIp:
+      lbContext.hash = upstream::stableHash(peerIp_);
+      break;
+    case config::HashKey::Source::None:
+      break;
+  }
+  endpoint_ = cluster_->balancer->pick(lbContext);
+  if (endpoint_ < 0) {
+    cluster_->stats.noHealthyEndpoint.inc();
+    localReply(503, LocalReason::NoHealthyEndpoint, {}, hasBody);
+    return state_ == State::ReadingHead;
+  }
+  cluster_->endpoints[endpoint_].activeRequests++;
+  cluster_->stats.activeRequests.add();
+
+  // The forwarded head, kept until a response starts so a stale pooled connection can be
+  // replaced transparently.
+  std::string rewrittenPath;
+  std::string_view path = request_.path;
+  std::string_view host = request_.host;
+  if (rule_->rewrite) {
+    if (rule_->rewrite->pathType != config::PathRewriteType::None) {
+      rewrittenPath = routing::rewritePath(rule_->rewrite->pathType, rule_->rewrite->path,
+                                           rule_->match.path, request_.path);
+      path = rewrittenPath;
+    }
+    if (rule_->rewrite->hostname) host = *rule_->rewrite->hostname;
+  }
+  ForwardedRequest forwarded{path,
+                             request_.query,
+                             host,
+                             peerIp_,
+                             requestId_,
+                             upgradeRequested_,
+                             requestFraming_ == http::BodyFraming::Chunked};
+  upstreamHead_.clear();
+  writeUpstreamRequestHead(upstreamHead_,
+                           request_, rule_->requestHeaders ? &*rule_->requestHeaders : nullptr,
+                           forwarded);
+  down_->in().consume(request_.headBytes);  // request_ views are invalid from here on
+
+  state_ = State::Proxying;
+  timer_.cancel();
+  if (!connectUpstream()) return false;
+  up_->send(upstreamHead_.view());
+  forwardRequestBody();
+  return state_ == State::ReadingHead;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream
+
+bool HttpSession::connectUpstream() {
+  const std::string& key = cluster_->endpointKeys[endpoint_];
+  up_ = worker_.pools().take(key);
+  upstreamReused_ = up_ != nullptr;
+  if (up_) {
+    cluster_->stats.connectionsReused.inc();
+    up_->setOwner(this);
+    return true;
+  }
+  int fd = connectTo(cluster_->addresses[endpoint_]);
+  if (fd < 0) {
+    cluster_->stats.connectFailures.inc();
+    localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
+    return false;
+  }
+  up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), fd, true);
+  up_->setOwner(this);
+  cluster_->stats.connectionsOpened.inc();
+  connectTimer_.arm(worker_.loop().timers(), cluster_->config.connectTimeout.count());
+  return true;
+}
+
+void HttpSession::onUpstreamEvent(uint32_t events) {
+  if (up_->connecting()) {
+    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int error = 0;
+    if (!up_->finishConnect(error)) {
+      if (error == 0) return;  // still connecting
+      connectTimer_.cancel();
+      cluster_->stats.connectFailures.inc();
+      releaseUpstream(false);
+      localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
+      return;
+    }
+    connectTimer_.cancel();
+  }
+  if (events & EPOLLOUT) {
+    // The upstream took buffered request bytes: resume the client side.
+    if (state_ == State::Proxying && !requestDone_) forwardRequestBody();
+    if (state_ == State::Tunnel && down_) tunnelForward(*down_, *up_);
+    if (up_ && down_) readDownstream();
+    if (!up_) return;
+  }
+  readUpstream();
+}
+
+void HttpSession::readUpstream() {
+  while (up_ && up_->readReady()) {
+    if (down_->pendingBytes() >= listener_->config->http.bufferBytes) return;  // slow client
+    auto result = up_->read();
+    if (result == Connection::ReadResult::Data) {
+      processUpstream();
+      continue;
+    }
+    if (result == Connection::ReadResult::Eof || result == Connection::ReadResult::Error) {
+      onUpstreamClosed(result == Connection::ReadResult::Error);
+    }
+    return;
+  }
+}
+
+void HttpSession::processUpstream() {
+  if (state_ == State::Tunnel) {
+    tunnelForward(*up_, *down_);
+    return;
+  }
+  while (up_ && !responseHeadDone_) {
+    http::ParseError error = http::ParseError::None;
+    auto status = http::parseResponseHead(up_->in().data(), up_->in().size(), http::Limits{},
+                                          method_, response_, error);
+    if (status == http::ParseStatus::Incomplete) return;
+    if (status == http::ParseStatus::Error) {
+      cluster_->stats.badResponses.inc();
+      releaseUpstream(false);
+      if (responseStarted_) {
+        close();
+      } else {
+        localReply(502, LocalReason::UpstreamBadResponse, {}, true);
+      }
+      return;
+    }
+    if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
+      // Interim response (e.g. 100 Continue): relay it, then read the final one. HTTP/1.0
+      // clients must not receive 1xx (RFC 9110 §15.2).
+      if (!clientIsHttp10) {
+        downstreamHead_.clear();
+        writeDownstreamResponseHead(downstreamHead_, response_, nullptr, ForwardedResponse{});
+        down_->send(downstreamHead_.view());
+        responseStarted_ = true;
+      }
+      up_->in().consume(response_.headBytes);
+      continue;
+    }
+    responseHeadDone_ = true;
+    responseStarted_ = true;
+    responseStatus_ = response_.status;
+    if (response_.status == 101) {
+      if (!upgradeRequested_) {
+        cluster_->stats.badResponses.inc();
+        releaseUpstream(false);
+        close();
+        return;
+      }
+      downstreamHead_.clear();
+      ForwardedResponse forwarded;
+      forwarded.upgrade = true;
+      writeDownstreamResponseHead(downstreamHead_, response_, nullptr, forwarded);
+      up_->in().consume(response_.headBytes);
+      down_->send(downstreamHead_.view());
+      recordResponse(101);
+      state_ = State::Tunnel;
+      requestDone_ = true;
+      armTimer(TimerPurpose::TunnelIdle, listener_->config->tcpIdleTimeout.count());
+      tunnelForward(*up_, *down_);
+      if (down_ && up_) tunnelForward(*down_, *up_);
+      return;
+    }
+    responseFraming_ = response_.framing;
+    responseRemaining_ = response_.contentLength;
+    responseKeepAlive_ = response_.keepAlive;
+    responseChunks_.reset();
+    decodeResponseChunks_ = responseFraming_ == http::BodyFraming::Chunked && clientIsHttp10;
+    if (responseFraming_ == http::BodyFraming::UntilClose || decodeResponseChunks_ ||
+        (!requestDone_ && requestFraming_ != http::BodyFraming::None)) {
+      clientKeepAlive_ = false;
+    }
+    if (draining_) clientKeepAlive_ = false;
+    ForwardedResponse forwarded;
+    forwarded.chunked = responseFraming_ == http::BodyFraming::Chunked && !decodeResponseChunks_;
+    forwarded.keepAlive = clientKeepAlive_;
+    forwarded.clientIsHttp10 = clientIsHttp10;
+    downstreamHead_.clear();
+    writeDownstreamResponseHead(downstreamHead_, response_,
+                                rule_->responseHeaders ? &*rule_->responseHeaders : nullptr,
+                                forwarded);
+    up_->in().consume(response_.headBytes);
+    forwardResponseBody(downstreamHead_.view());
+    return;
+  }
+  if (up_ && responseHeadDone_) forwardResponseBody({});
+}
+
+bool HttpSession::forwardResponseBody(std::string_view head) {
+  Buffer& in = up_->in();
+  std::string_view body;
+  bool done = false;
+  size_t consumed = 0;
+  switch (responseFraming_) {
+    case http::BodyFraming::None:
+      done = true;
+      break;
+    case http::BodyFraming::ContentLength: {
+      consumed = static_cast<size_t>(std::min<uint64_t>(in.size(), responseRemaining_));
+      body = std::string_view(in.data(), consumed);
+      responseRemaining_ -= consumed;
+      done = responseRemaining_ == 0;
+      break;
+    }
+    case http::BodyFraming::Chunked: {
+      if (decodeResponseChunks_) {
+        if (!head.empty()) down_->send(head);
+        head = {};
+        auto result = responseChunks_.feed(in.data(), in.size(), [this](const char* p, size_t n) {
+          down_->send(std::string_view(p, n));
+        });
+        if (result.error) {
+          cluster_->stats.badResponses.inc();
+          releaseUpstream(false);
+          close();
+          return false;
+        }
+        consumed = result.consumed;
+        done = result.done;
+      } else {
+        auto result = responseChunks_.feed(in.data(), in.size());
+        if (result.error) {
+          cluster_->stats.badResponses.inc();
+          releaseUpstream(false);
+          close();
+          return false;
+        }
+        consumed = result.consumed;
+        body = std::string_view(in.data(), consumed);
+        done = result.done;
+      }
+      break;
+    }
+    case http::BodyFraming::UntilClose:
+      consumed = in.size();
+      body = std::string_view(in.data(), consumed);
+      break;
+  }
+  if (!head.empty() || !body.empty()) {
+    if (!down_->send(head, body)) {
+      releaseUpstream(false);
+      close();
+      return false;
+    }
+  }
+  in.consume(consumed);
+  if (done) finishExchange();
+  return true;
+}
+
+void HttpSession::onUpstreamClosed(bool error) {
+  upEof_ = true;
+  if (state_ == State::Tunnel) {
+    down_->shutdownWrite();
+    if (downEof_ || error) close();
+    return;
+  }
+  if (responseHeadDone_ && responseFraming_ == http::BodyFraming::UntilClose && !error) {
+    finishExchange();
+    return;
+  }
+  cluster_->stats.resets.inc();
+  if (!responseStarted_) {
+    // A pooled connection the upstream had already closed: replay once on a fresh connection
+    // if nothing of the body has been sent (the upstream cannot have acted on the request).
+    if (upstreamReused_ && !replayed_ && !requestBodyStarted_ && up_->in().empty()) {
+      replayed_ = true;
+      releaseUpstream(false);
+      if (!connectUpstream()) return;
+      up_->send(upstreamHead_.view());
+      forwardRequestBody();
+      return;
+    }
+    releaseUpstream(false);
+    localReply(502, LocalReason::UpstreamReset, {}, !requestDone_);
+    return;
+  }
+  // Mid-response: the client cannot be told anything but a closed connection.
+  releaseUpstream(false);
+  close();
+}
+
+bool HttpSession::forwardRequestBody() {
+  if (requestDone_ || !up_) return true;
+  Buffer& in = down_->in();
+  if (in.empty()) return true;
+  size_t consumed = 0;
+  if (requestFraming_ == http::BodyFraming::ContentLength) {
+    consumed = static_cast<size_t>(std::min<uint64_t>(in.size(), requestRemaining_));
+    requestRemaining_ -= consumed;
+    requestDone_ = requestRemaining_ == 0;
+  } else {
+    auto result = requestChunks_.feed(in.data(), in.size());
+    if (result.error) {
+      listener_->stats->parseErrors[static_cast<size_t>(http::ParseError::BadChunk)].inc();
+      releaseUpstream(false);
+      if (responseStarted_) {
+        close();
+      } else {
+        localReply(400, LocalReason::BadRequest, "bad_chunk", true);
+      }
+      return false;
+    }
+    consumed = result.consumed;
+    requestDone_ = result.done;
+  }
+  requestBodyBytes_ += consumed;
+  if (requestBodyLimit_ != 0 && requestBodyBytes_ > requestBodyLimit_) {
+    releaseUpstream(false);
+    if (responseStarted_) {
+      close();
+    } else {
+      localReply(413, LocalReason::RequestBodyTooLarge, {}, true);
+    }
+    return false;
+  }
+  if (consumed > 0) {
+    requestBodyStarted_ = true;
+    if (!up_->send(std::string_view(in.data(), consumed))) {
+      in.consume(consumed);
+      onUpstreamClosed(true);
+      return false;
+    }
+    in.consume(consumed);
+  }
+  return true;
+}
+
+void HttpSession::tunnelForward(Connection& from, Connection& to) {
+  Buffer& in = from.in();
+  if (in.empty()) return;
+  armTimer(TimerPurpose::TunnelIdle, listener_->config->tcpIdleTimeout.count());
+  if (!to.send(in.view())) {
+    close();
+    return;
+  }
+  in.consume(in.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completion
+
+void HttpSession::finishExchange() {
+  recordResponse(responseStatus_);
+  bool reusable = responseKeepAlive_ && requestDone_ && up_ && up_->in().empty() &&
+                  responseFraming_ != http::BodyFraming::UntilClose;
+  releaseUpstream(reusable);
+  if (!requestDone_) clientKeepAlive_ = false;
+  if (!clientKeepAlive_ || draining_) {
+    closeAfterFlush();
+    return;
+  }
+  resetExchange();
+  state_ = State::ReadingHead;
+  armTimer(TimerPurpose::Idle, listener_->config->http.idleTimeout.count());
+  if (down_->in().empty()) {
+    down_->releaseIdleBuffers();
+    if (downEof_) close();
+    return;
+  }
+  // Pipelined requests already buffered are answered next, in order.
+  processDownstream();
+  readDownstream();
+}
+
+void HttpSession::beginRequest() {
+  if (inRequest_) return;
+  inRequest_ = true;
+  startMicros_ = monotonicMicros();
+  listener_->stats->requestsActive.add();
+}
+
+void HttpSession::recordResponse(int status) {
+  if (!inRequest_) return;
+  inRequest_ = false;
+  listener_->stats->requestsActive.sub();
+  if (requestStats_ == nullptr) return;
+  size_t cls = status >= 100 && status < 600 ? static_cast<size_t>(status / 100) : 0;
+  requestStats_->byClass[cls].inc();
+  requestStats_->duration.observeMicros(monotonicMicros() - startMicros_);
+  requestStats_ = nullptr;
+}
+
+void HttpSession::releaseEndpoint() {
+  if (cluster_ != nullptr && endpoint_ >= 0) {
+    cluster_->endpoints[endpoint_].activeRequests--;
+    cluster_->stats.activeRequests.sub();
+  }
+  endpoint_ = -1;
+}
+
+void HttpSession::releaseUpstream(bool reusable) {
+  connectTimer_.cancel();
+  if (!up_) return;
+  up_->setOwner(nullptr);
+  if (reusable && cluster_ != nullptr && endpoint_ >= 0) {
+    worker_.pools().put(cluster_->endpointKeys[endpoint_], std::move(up_),
+                        cluster_->config.maxIdlePerEndpoint,
+                        cluster_->config.idleTimeout.count());
+  } else {
+    worker_.loop().deferDestroy(std::move(up_));
+  }
+  up_.reset();
+}
+
+void HttpSession::resetExchange() {
+  releaseEndpoint();
+  exchangeConfig_.reset();
+  rule_ = nullptr;
+  cluster_ = nullptr;
+  requestStats_ = nullptr;
+  requestDone_ = false;
+  requestBodyStarted_ = false;
+  requestBodyBytes_ = 0;
+  requestChunks_.reset();
+  responseChunks_.reset();
+  responseHeadDone_ = false;
+  responseStarted_ = false;
+  responseStatus_ = 0;
+  upstreamReused_ = false;
+  replayed_ = false;
+  upEof_ = false;
+  upgradeRequested_ = false;
+  requestId_.clear();
+}
+
+void HttpSession::localReply(int status, LocalReason reason, std::string_view reasonName,
+                             bool closeAfter, std::string_view location) {
+  if (responseStarted_) {
+    close();
+    return;
+  }
+  listener_->stats->localReplies[static_cast<size_t>(reason)].inc();
+  if (requestStats_ == nullptr) requestStats_ = listener_->unroutedStats;
+  beginRequest();  // replies to unparsable requests count as requests too
+  if (reasonName.empty()) reasonName = localReasonName(reason);
+  bool keepAlive = !closeAfter && clientKeepAlive_ && !draining_ && state_ != State::Closing;
+  downstreamHead_.clear();
+  writeLocalReply(downstreamHead_, status, reasonName, requestId_, location, keepAlive);
+  down_->send(downstreamHead_.view());
+  recordResponse(status);
+  releaseUpstream(false);
+  if (!keepAlive) {
+    closeAfterFlush();
+    return;
+  }
+  // The request had no body (or it was consumed): the connection stays usable.
+  if (state_ == State::ReadingHead) down_->in().consume(request_.headBytes);
+  resetExchange();
+  state_ = State::ReadingHead;
+  armTimer(TimerPurpose::Idle, listener_->config->http.idleTimeout.count());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle
+
+void HttpSession::armTimer(TimerPurpose purpose, uint64_t ms) {
+  timerPurpose_ = purpose;
+  timer_.arm(worker_.loop().timers(), ms);
+}
+
+void HttpSession::onTimer() {
+  switch (timerPurpose_) {
+    case TimerPurpose::Idle:
+      listener_->stats->idleTimeouts.inc();
+      close();
+      return;
+    case TimerPurpose::Header:
+      listener_->stats->headerTimeouts.inc();
+      localReply(408, LocalReason::RequestHeaderTimeout, {}, true);
+      return;
+    case TimerPurpose::Linger:
+      close();
+      return;
+    case TimerPurpose::TunnelIdle:
+      listener_->stats->tcpIdleTimeouts.inc();
+      close();
+      return;
+  }
+}
+
+void HttpSession::closeAfterFlush() {
+  releaseUpstream(false);
+  state_ = State::Closing;
+  down_->shutdownWrite();
+  // Give the client a moment to read our reply before its unread input would trigger a RST.
+  armTimer(TimerPurpose::Linger, 2000);
+  if (downEof_ && down_->pendingBytes() == 0) close();
+}
+
+void HttpSession::close() {
+  if (!down_) return;
+  timer_.cancel();
+  connectTimer_.cancel();
+  if (inRequest_) {
+    if (requestStats_ != nullptr) requestStats_->byClass[0].inc();
+    requestStats_ = nullptr;
+    inRequest_ = false;
+    listener_->stats->requestsActive.sub();
+  }
+  releaseUpstream(false);
+  releaseEndpoint();
+  listener_->stats->bytesReceived.inc(down_->bytesRead());
+  listener_->stats->bytesSent.inc(down_->bytesWritten());
+  down_->setOwner(nullptr);
+  worker_.loop().deferDestroy(std::move(down_));
+  down_.reset();
+  worker_.release(this);
+}
+
+}  // namespace trellis::proxy

@@ -1,0 +1,114 @@
+#pragma once
+// One downstream HTTP/1.x connection and the exchanges it carries, one at a time (pipelined
+// requests wait in the input buffer and are answered in order).
+//
+// Per exchange: parse the request head → route → pick a backend and an endpoint → take a pooled
+// upstream connection or connect → stream the request body → parse the response head → stream
+// the response body → return the upstream connection to the pool. Bodies are never buffered
+// whole: each direction holds at most `bufferBytes` before it stops reading the other side.
+
+#include <memory>
+#include <string>
+
+#include "common/connection.h"
+#include "common/socket.h"
+#include "http/http1_parser.h"
+#include "proxy/proxy_stats.h"
+#include "proxy/worker.h"
+
+namespace trellis::proxy {
+
+class HttpSession final : public Session, public ConnectionOwner {
+ public:
+  HttpSession(Worker& worker, int fd, const SocketAddress& peer, size_t listenerIndex);
+  ~HttpSession() override;
+
+  void drain() override;
+  void onConnectionEvent(Connection& connection, uint32_t events) override;
+
+ private:
+  enum class State : uint8_t { ReadingHead, Proxying, Tunnel, Closing };
+  enum class TimerPurpose : uint8_t { Idle, Header, Linger, TunnelIdle };
+
+  // Downstream side.
+  void onDownstreamEvent(uint32_t events);
+  void readDownstream();
+  void processDownstream();
+  bool startRequest();
+  bool refreshConfig();
+  // Upstream side.
+  void onUpstreamEvent(uint32_t events);
+  bool connectUpstream();
+  void readUpstream();
+  void processUpstream();
+  void onUpstreamClosed(bool error);
+  bool forwardRequestBody();
+  bool forwardResponseBody(std::string_view head);
+  void finishExchange();
+  void releaseUpstream(bool reusable);
+  void releaseEndpoint();
+  // Replies made by the proxy itself.
+  void localReply(int status, LocalReason reason, std::string_view reasonName,
+                  bool closeAfter, std::string_view location = {});
+  void beginRequest();
+  void recordResponse(int status);
+  // Lifecycle.
+  void armTimer(TimerPurpose purpose, uint64_t ms);
+  void onTimer();
+  void closeAfterFlush();
+  void close();
+  void resetExchange();
+  void tunnelForward(Connection& from, Connection& to);
+
+  Worker& worker_;
+  std::shared_ptr<const WorkerConfig> config_;
+  const ListenerRuntime* listener_;
+  std::string listenerName_;
+  std::string peerIp_;
+  std::unique_ptr<Connection> down_;
+  std::unique_ptr<Connection> up_;
+  State state_ = State::ReadingHead;
+  Timer timer_;
+  TimerPurpose timerPurpose_ = TimerPurpose::Idle;
+  Timer connectTimer_;
+  bool draining_ = false;
+
+  // Current exchange.
+  http::RequestHead request_;
+  http::ResponseHead response_;
+  std::shared_ptr<const WorkerConfig> exchangeConfig_;  // the snapshot this request started on
+  const config::RouteRule* rule_ = nullptr;
+  upstream::ClusterRuntime* cluster_ = nullptr;
+  int endpoint_ = -1;
+  RequestStats* requestStats_ = nullptr;
+  Buffer upstreamHead_;    // serialised request head, kept until the response starts (replay)
+  Buffer downstreamHead_;  // response head being assembled
+  std::string method_;     // copy: request_ views die once the head is consumed
+  std::string requestId_;
+  uint64_t startMicros_ = 0;
+  uint64_t requestBodyLimit_ = 0;
+  uint64_t requestBodyBytes_ = 0;
+  uint64_t requestRemaining_ = 0;
+  uint64_t responseRemaining_ = 0;
+  http::BodyFraming requestFraming_ = http::BodyFraming::None;
+  http::BodyFraming responseFraming_ = http::BodyFraming::None;
+  http::ChunkedFramer requestChunks_;
+  http::ChunkedFramer responseChunks_;
+  int responseStatus_ = 0;
+  bool requestDone_ = false;
+  bool requestBodyStarted_ = false;
+  bool responseHeadDone_ = false;
+  bool responseStarted_ = false;  // bytes of a response reached the client
+  bool responseKeepAlive_ = false;
+  bool decodeResponseChunks_ = false;
+  bool clientKeepAlive_ = true;
+  bool clientIsHttp10 = false;
+  bool upgradeRequested_ = false;
+  bool upstreamReused_ = false;
+  bool replayed_ = false;
+  bool downEof_ = false;
+  bool inRequest_ = false;
+  bool upEof_ = false;
+};
+
+}  // namespace trellis::proxy

@@ -1,0 +1,175 @@
+#include "proxy/metrics.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace trellis::proxy {
+namespace {
+
+using Labels = std::string;
+
+struct Family {
+  std::string help;
+  std::string type;
+  std::map<Labels, double> samples;
+};
+
+class Exposition {
+ public:
+  void add(const std::string& name, const char* type, const char* help, const Labels& labels,
+           double value) {
+    Family& family = families_[name];
+    if (family.type.empty()) {
+      family.type = type;
+      family.help = help;
+    }
+    family.samples[labels] += value;
+  }
+  std::string render() const {
+    std::string out;
+    for (const auto& [name, family] : families_) {
+      out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, family.help, name, family.type);
+      for (const auto& [labels, value] : family.samples) {
+        std::string sampleName = name;
+        std::string sampleLabels = labels;
+        // Histogram series carry their suffix in front of the labels, separated by '|'.
+        if (auto bar = labels.find('|'); bar != std::string::npos) {
+          sampleName += labels.substr(0, bar);
+          sampleLabels = labels.substr(bar + 1);
+        }
+        out += sampleName;
+        if (!sampleLabels.empty()) out += "{" + sampleLabels + "}";
+        out += fmt::format(" {}\n", value);
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::map<std::string, Family> families_;
+};
+
+std::string label(const char* name, const std::string& value) {
+  return fmt::format("{}=\"{}\"", name, escapeLabelValue(value));
+}
+
+constexpr const char* kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+
+std::string formatBound(double ms) { return fmt::format("{}", ms / 1000.0); }
+
+}  // namespace
+
+std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
+                             const ProcessStats& process) {
+  Exposition e;
+  for (const WorkerStats* shard : shards) {
+    shard->visit([&](const auto& requests, const auto& listeners, const auto& clusters) {
+      for (const auto& [key, stats] : requests) {
+        const auto& [listener, route, cluster] = key;
+        std::string base = label("listener", listener) + "," + label("route", route) + "," +
+                           label("cluster", cluster);
+        for (size_t c = 0; c < 6; ++c) {
+          uint64_t n = stats->byClass[c].value();
+          if (n == 0) continue;
+          e.add("trellis_http_requests_total", "counter",
+                "Requests by listener, route, cluster and response class (none = aborted).",
+                base + "," + label("code_class", kClasses[c]), static_cast<double>(n));
+        }
+        const Histogram& h = stats->duration;
+        if (h.count() == 0) continue;
+        const char* hname = "trellis_http_request_duration_seconds";
+        const char* hhelp = "Time from request head to response end.";
+        uint64_t cumulative = 0;
+        for (size_t b = 0; b < Histogram::kBoundsMs.size(); ++b) {
+          cumulative += h.bucket(b);
+          e.add(hname, "histogram", hhelp,
+                "_bucket|" + base + "," + label("le", formatBound(Histogram::kBoundsMs[b])),
+                static_cast<double>(cumulative));
+        }
+        e.add(hname, "histogram", hhelp, "_bucket|" + base + "," + label("le", "+Inf"),
+              static_cast<double>(h.count()));
+        e.add(hname, "histogram", hhelp, "_sum|" + base,
+              static_cast<double>(h.sumMicros()) / 1e6);
+        e.add(hname, "histogram", hhelp, "_count|" + base, static_cast<double>(h.count()));
+      }
+      for (const auto& [name, s] : listeners) {
+        std::string l = label("listener", name);
+        auto counter = [&](const char* metric, const char* help, uint64_t v) {
+          e.add(metric, "counter", help, l, static_cast<double>(v));
+        };
+        counter("trellis_downstream_connections_total", "Accepted connections.",
+                s->connectionsTotal.value());
+        e.add("trellis_downstream_connections_active", "gauge", "Open client connections.", l,
+              static_cast<double>(s->connectionsActive.value()));
+        e.add("trellis_downstream_requests_active", "gauge", "Requests in flight.", l,
+              static_cast<double>(s->requestsActive.value()));
+        counter("trellis_downstream_bytes_received_total", "Bytes read from clients.",
+                s->bytesReceived.value());
+        counter("trellis_downstream_bytes_sent_total", "Bytes written to clients.",
+                s->bytesSent.value());
+        counter("trellis_downstream_header_timeouts_total",
+                "Connections closed because a request head arrived too slowly.",
+                s->headerTimeouts.value());
+        counter("trellis_downstream_idle_timeouts_total", "Idle keep-alive connections closed.",
+                s->idleTimeouts.value());
+        counter("trellis_tcp_idle_timeouts_total", "Tunnels and TCP relays closed when idle.",
+                s->tcpIdleTimeouts.value());
+        for (size_t i = 1; i < s->parseErrors.size(); ++i) {
+          uint64_t v = s->parseErrors[i].value();
+          if (v == 0) continue;
+          e.add("trellis_http_parse_errors_total", "counter",
+                "Rejected client input by reason.",
+                l + "," + label("reason", std::string(http::parseErrorName(
+                                              static_cast<http::ParseError>(i)))),
+                static_cast<double>(v));
+        }
+        for (size_t i = 0; i < s->localReplies.size(); ++i) {
+          uint64_t v = s->localReplies[i].value();
+          if (v == 0) continue;
+          e.add("trellis_local_replies_total", "counter",
+                "Responses made by the proxy itself, by reason.",
+                l + "," + label("reason", std::string(localReasonName(
+                                              static_cast<LocalReason>(i)))),
+                static_cast<double>(v));
+        }
+      }
+      for (const auto& [name, s] : clusters) {
+        std::string l = label("cluster", name);
+        auto counter = [&](const char* metric, const char* help, uint64_t v) {
+          e.add(metric, "counter", help, l, static_cast<double>(v));
+        };
+        counter("trellis_upstream_connections_opened_total", "New upstream connections.",
+                s->connectionsOpened.value());
+        counter("trellis_upstream_connections_reused_total", "Requests sent on a pooled connection.",
+                s->connectionsReused.value());
+        counter("trellis_upstream_connect_failures_total", "Failed upstream connects.",
+                s->connectFailures.value());
+        counter("trellis_upstream_connect_timeouts_total", "Upstream connects that timed out.",
+                s->connectTimeouts.value());
+        counter("trellis_upstream_resets_total",
+                "Upstream connections lost before the response completed.", s->resets.value());
+        counter("trellis_upstream_bad_responses_total", "Unparsable upstream responses.",
+                s->badResponses.value());
+        counter("trellis_upstream_no_healthy_endpoint_total",
+                "Requests with no usable endpoint.", s->noHealthyEndpoint.value());
+        e.add("trellis_upstream_requests_active", "gauge", "Requests in flight upstream.", l,
+              static_cast<double>(s->activeRequests.value()));
+        e.add("trellis_upstream_tcp_connections_active", "gauge", "Open TCP relays.", l,
+              static_cast<double>(s->activeConnections.value()));
+      }
+    });
+  }
+  e.add("trellis_config_version", "gauge", "Version of the running configuration.", "",
+        static_cast<double>(process.configVersion));
+  e.add("trellis_config_reloads_total", "counter", "Configuration reloads by result.",
+        label("result", "success"), static_cast<double>(process.reloadsSucceeded));
+  e.add("trellis_config_reloads_total", "counter", "Configuration reloads by result.",
+        label("result", "failure"), static_cast<double>(process.reloadsFailed));
+  e.add("trellis_config_last_reload_success", "gauge",
+        "1 if the last reload attempt succeeded.", "", process.lastReloadOk ? 1 : 0);
+  e.add("trellis_workers", "gauge", "Worker threads.", "", static_cast<double>(process.workers));
+  return e.render();
+}
+
+}  // namespace trellis::proxy

@@ -1,0 +1,23 @@
+#pragma once
+// Renders the workers' stat shards as one Prometheus text exposition (format 0.0.4), summing
+// shards so each series appears once.
+
+#include <string>
+#include <vector>
+
+#include "proxy/proxy_stats.h"
+
+namespace trellis::proxy {
+
+struct ProcessStats {
+  uint64_t configVersion = 0;
+  uint64_t reloadsSucceeded = 0;
+  uint64_t reloadsFailed = 0;
+  bool lastReloadOk = true;
+  size_t workers = 0;
+};
+
+std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
+                             const ProcessStats& process);
+
+}  // namespace trellis::proxy

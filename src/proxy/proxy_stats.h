@@ -1,0 +1,80 @@
+#pragma once
+// The proxy's stats, one shard per worker. Counters are single-writer (the worker); the admin
+// thread sums shards on scrape. Labelled families are created on configuration changes only,
+// under `mutex`, which the request path never takes.
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+#include "common/stats.h"
+#include "http/http1_parser.h"
+#include "upstream/cluster_runtime.h"
+
+namespace trellis::proxy {
+
+/// Why the proxy answered a request itself (also sent as `x-trellis-reason`).
+enum class LocalReason : uint8_t {
+  RouteNotFound,
+  NoBackend,              // every backendRef has weight 0, or refers to a missing service
+  NoHealthyEndpoint,
+  UpstreamConnectFailure,
+  UpstreamConnectTimeout,
+  UpstreamReset,
+  UpstreamBadResponse,
+  RequestBodyTooLarge,
+  RequestHeaderTimeout,
+  Redirect,
+  BadRequest,             // parse errors; the parser's own name is used as reason
+  Draining,
+  kCount
+};
+std::string_view localReasonName(LocalReason reason);
+
+/// Requests by (listener, route, cluster): count by status class, duration, bytes.
+struct RequestStats {
+  std::array<Counter, 6> byClass;  // 1xx..5xx, [0] = no response (connection aborted)
+  Histogram duration;
+  Counter requestBytes;
+  Counter responseBytes;
+};
+
+struct ListenerStats {
+  Counter connectionsTotal;
+  Gauge connectionsActive;
+  Gauge requestsActive;
+  Counter headerTimeouts;
+  Counter idleTimeouts;
+  Counter tcpIdleTimeouts;
+  Counter bytesReceived;
+  Counter bytesSent;
+  std::array<Counter, 16> parseErrors;  // by http::ParseError
+  std::array<Counter, static_cast<size_t>(LocalReason::kCount)> localReplies;
+};
+
+class WorkerStats {
+ public:
+  using RequestKey = std::tuple<std::string, std::string, std::string>;  // listener,route,cluster
+
+  RequestStats& request(const RequestKey& key);
+  ListenerStats& listener(const std::string& name);
+  upstream::ClusterStats& cluster(const std::string& name);
+
+  /// Visits every family under the lock (admin thread).
+  template <typename F>
+  void visit(F&& f) const {
+    std::lock_guard lock(mutex_);
+    f(requests_, listeners_, clusters_);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<RequestKey, std::unique_ptr<RequestStats>> requests_;
+  std::map<std::string, std::unique_ptr<ListenerStats>> listeners_;
+  std::map<std::string, std::unique_ptr<upstream::ClusterStats>> clusters_;
+};
+
+}  // namespace trellis::proxy

@@ -1,0 +1,145 @@
+#include "proxy/tcp_session.h"
+
+#include <time.h>
+
+#include "upstream/lb/load_balancer.h"
+
+namespace trellis::proxy {
+namespace {
+uint64_t nowMicros() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+}  // namespace
+
+TcpSession::TcpSession(Worker& worker, int fd, const SocketAddress& peer, size_t listenerIndex)
+    : worker_(worker),
+      config_(worker.config()),
+      listener_(&config_->listeners[listenerIndex]),
+      down_(std::make_unique<Connection>(worker.loop(), worker.buffers(), fd)),
+      idleTimer_([this] {
+        listener_->stats->tcpIdleTimeouts.inc();
+        close();
+      }),
+      connectTimer_([this] {
+        if (cluster_ != nullptr) cluster_->stats.connectTimeouts.inc();
+        close();
+      }),
+      startMicros_(nowMicros()),
+      peer_(peer) {
+  down_->setOwner(this);
+  listener_->stats->connectionsTotal.inc();
+  listener_->stats->connectionsActive.add();
+}
+
+void TcpSession::begin() {
+  if (!start()) close();
+}
+
+TcpSession::~TcpSession() { listener_->stats->connectionsActive.sub(); }
+
+bool TcpSession::start() {
+  cluster_ = listener_->tcpCluster;
+  if (cluster_ == nullptr) return false;
+  upstream::LbContext context;
+  if (cluster_->config.hashKey.source == config::HashKey::Source::SourceIp) {
+    context.hash = upstream::stableHash(peer_.ip());
+  }
+  endpoint_ = cluster_->balancer->pick(context);
+  if (endpoint_ < 0) {
+    cluster_->stats.noHealthyEndpoint.inc();
+    return false;
+  }
+  int fd = connectTo(cluster_->addresses[endpoint_]);
+  if (fd < 0) {
+    cluster_->stats.connectFailures.inc();
+    return false;
+  }
+  cluster_->endpoints[endpoint_].activeRequests++;
+  cluster_->stats.activeConnections.add();
+  cluster_->stats.connectionsOpened.inc();
+  up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), fd, true);
+  up_->setOwner(this);
+  connectTimer_.arm(worker_.loop().timers(), cluster_->config.connectTimeout.count());
+  idleTimer_.arm(worker_.loop().timers(), listener_->config->tcpIdleTimeout.count());
+  return true;
+}
+
+void TcpSession::onConnectionEvent(Connection& connection, uint32_t events) {
+  if (!down_ || !up_) return;
+  if (up_->connecting()) {
+    if (&connection == up_.get() && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+      int error = 0;
+      if (!up_->finishConnect(error)) {
+        if (error == 0) return;
+        cluster_->stats.connectFailures.inc();
+        close();
+        return;
+      }
+      connectTimer_.cancel();
+    } else if (&connection == up_.get()) {
+      return;
+    }
+  }
+  // Client bytes may wait in down_'s buffer while connecting; move both directions now.
+  if (!up_->connecting()) pump(*down_, *up_, downEof_);
+  if (up_ && down_) pump(*up_, *down_, upEof_);
+  if (up_ && down_ && downEof_ && upEof_ && down_->pendingBytes() == 0 &&
+      up_->pendingBytes() == 0) {
+    close();
+  }
+}
+
+void TcpSession::pump(Connection& from, Connection& to, bool& fromEof) {
+  const uint32_t limit = listener_->config->http.bufferBytes;
+  while (!fromEof && from.readReady() && to.pendingBytes() < limit) {
+    auto result = from.read();
+    if (result == Connection::ReadResult::Again) break;
+    if (result == Connection::ReadResult::Error) {
+      close();
+      return;
+    }
+    if (!from.in().empty()) {
+      idleTimer_.arm(worker_.loop().timers(), listener_->config->tcpIdleTimeout.count());
+      if (!to.send(from.in().view())) {
+        close();
+        return;
+      }
+      from.in().consume(from.in().size());
+    }
+    if (result == Connection::ReadResult::Eof) {
+      fromEof = true;
+      to.shutdownWrite();  // half-close carried across
+    }
+  }
+  if (from.in().empty()) from.releaseIdleBuffers();
+}
+
+void TcpSession::close() {
+  if (!down_) return;
+  idleTimer_.cancel();
+  connectTimer_.cancel();
+  if (cluster_ != nullptr && endpoint_ >= 0) {
+    cluster_->endpoints[endpoint_].activeRequests--;
+    cluster_->stats.activeConnections.sub();
+    endpoint_ = -1;
+  }
+  if (listener_->tcpStats != nullptr) {
+    listener_->tcpStats->byClass[0].inc();
+    listener_->tcpStats->duration.observeMicros(nowMicros() - startMicros_);
+    listener_->tcpStats->requestBytes.inc(down_->bytesRead());
+    listener_->tcpStats->responseBytes.inc(down_->bytesWritten());
+  }
+  listener_->stats->bytesReceived.inc(down_->bytesRead());
+  listener_->stats->bytesSent.inc(down_->bytesWritten());
+  down_->setOwner(nullptr);
+  worker_.loop().deferDestroy(std::move(down_));
+  if (up_) {
+    up_->setOwner(nullptr);
+    worker_.loop().deferDestroy(std::move(up_));
+  }
+  worker_.release(this);
+}
+
+}  // namespace trellis::proxy

@@ -1,0 +1,42 @@
+#pragma once
+// An opaque TCP connection relayed to one endpoint of a cluster: bytes both ways with
+// backpressure, half-close carried across (a FIN from one side becomes a FIN to the other), and
+// an idle timeout.
+
+#include <memory>
+
+#include "common/connection.h"
+#include "common/socket.h"
+#include "proxy/worker.h"
+
+namespace trellis::proxy {
+
+class TcpSession final : public Session, public ConnectionOwner {
+ public:
+  TcpSession(Worker& worker, int fd, const SocketAddress& peer, size_t listenerIndex);
+  ~TcpSession() override;
+  void begin() override;
+  void drain() override {}  // opaque streams have no request boundary; they end on their own
+  void onConnectionEvent(Connection& connection, uint32_t events) override;
+
+ private:
+  bool start();
+  void pump(Connection& from, Connection& to, bool& fromEof);
+  void close();
+
+  Worker& worker_;
+  std::shared_ptr<const WorkerConfig> config_;
+  const ListenerRuntime* listener_;
+  std::unique_ptr<Connection> down_;
+  std::unique_ptr<Connection> up_;
+  upstream::ClusterRuntime* cluster_ = nullptr;
+  int endpoint_ = -1;
+  Timer idleTimer_;
+  Timer connectTimer_;
+  bool downEof_ = false;
+  bool upEof_ = false;
+  uint64_t startMicros_ = 0;
+  SocketAddress peer_;
+};
+
+}  // namespace trellis::proxy

@@ -1,0 +1,204 @@
+#include "proxy/worker.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/logging.h"
+#include "common/socket.h"
+#include "proxy/http_session.h"
+#include "proxy/tcp_session.h"
+
+namespace trellis::proxy {
+
+/// One SO_REUSEPORT listening socket of this worker; the kernel spreads connections across
+/// workers' sockets, so accepting never contends with another thread.
+class Worker::ListenSocket final : public EventHandler {
+ public:
+  ListenSocket(Worker& worker, int fd) : worker_(worker), fd_(fd) {
+    worker_.loop_.watchReadable(fd_, this);
+  }
+  ~ListenSocket() override {
+    worker_.loop_.unwatch(fd_);
+    ::close(fd_);
+  }
+  void onEvents(uint32_t) override {
+    // Bounded batch so one busy listener cannot starve established connections.
+    for (int i = 0; i < 64; ++i) {
+      SocketAddress peer;
+      peer.length = sizeof peer.storage;
+      int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;  // EAGAIN, or EMFILE etc.: the listener stays readable; retried
+      if (worker_.draining_) {
+        ::close(fd);
+        continue;
+      }
+      setNoDelay(fd);
+      const auto& listener = worker_.config_->listeners[listenerIndex];
+      std::unique_ptr<Session> session;
+      if (listener.config->protocol == config::ListenerProtocol::Tcp) {
+        session = std::make_unique<TcpSession>(worker_, fd, peer, listenerIndex);
+      } else {
+        session = std::make_unique<HttpSession>(worker_, fd, peer, listenerIndex);
+      }
+      worker_.adopt(std::move(session));
+    }
+  }
+  size_t listenerIndex = 0;
+
+ private:
+  Worker& worker_;
+  int fd_;
+};
+
+Worker::Worker(int index, WorkerStats& stats)
+    : index_(index),
+      stats_(stats),
+      pools_(loop_),
+      random_(0x7472656c6c6973ULL + static_cast<uint64_t>(index) * 0x9e3779b97f4a7c15ULL) {}
+
+Worker::~Worker() {
+  stop();
+  join();
+}
+
+void Worker::stop() { loop_.stop(); }
+
+void Worker::start(std::shared_ptr<const ActiveConfig> config,
+                   std::function<void(const std::string&)> onListening) {
+  thread_ = std::thread([this, config = std::move(config), onListening = std::move(onListening)] {
+    std::string error = apply(config);
+    onListening(error);
+    loop_.run();
+    // Tear down on the owning thread: sessions reference the loop and the pools.
+    sessions_.clear();
+    sessionIndex_.clear();
+    listenSockets_.clear();
+    pools_.clear();
+    drainTimer_.reset();
+  });
+}
+
+void Worker::applyConfig(std::shared_ptr<const ActiveConfig> config) {
+  loop_.post([this, config = std::move(config)] {
+    std::string error = apply(config);
+    if (!error.empty()) log::error("worker {}: {}", index_, error);
+  });
+}
+
+std::string Worker::apply(std::shared_ptr<const ActiveConfig> active) {
+  auto next = std::make_shared<WorkerConfig>();
+  next->active = active;
+  const config::Snapshot& snapshot = *active->snapshot;
+  uint64_t seed = random_.next();
+  for (const auto& [name, cluster] : snapshot.clusters) {
+    next->clusters[name] =
+        std::make_shared<upstream::ClusterRuntime>(cluster, stats_.cluster(name), seed++);
+  }
+  auto clusterByName = [&](const std::string& name) -> upstream::ClusterRuntime* {
+    auto it = next->clusters.find(name);
+    return it == next->clusters.end() ? nullptr : it->second.get();
+  };
+  next->listeners.resize(snapshot.listeners.size());
+  for (size_t i = 0; i < snapshot.listeners.size(); ++i) {
+    const auto& listener = snapshot.listeners[i];
+    ListenerRuntime& runtime = next->listeners[i];
+    runtime.config = &listener;
+    runtime.routes = &active->routeTables[i];
+    runtime.stats = &stats_.listener(listener.name);
+    runtime.unroutedStats = &stats_.request({listener.name, "", ""});
+    if (listener.protocol == config::ListenerProtocol::Tcp) {
+      runtime.tcpCluster = clusterByName(listener.tcpCluster);
+      runtime.tcpStats = &stats_.request({listener.name, "", listener.tcpCluster});
+    }
+    for (const auto& hostRules : listener.routes.routes) {
+      for (const auto& rule : hostRules.rules) {
+        RuleRuntime& ruleRuntime = next->rules[&rule];
+        ruleRuntime.localStats = &stats_.request({listener.name, rule.routeName, ""});
+        for (const auto& backend : rule.backends) {
+          ruleRuntime.backends.push_back(clusterByName(backend.cluster));
+          ruleRuntime.stats.push_back(
+              &stats_.request({listener.name, rule.routeName, backend.cluster}));
+        }
+        for (const auto& mirror : rule.mirrors) {
+          ruleRuntime.mirrors.push_back(clusterByName(mirror.cluster));
+        }
+      }
+    }
+  }
+
+  // Listening sockets: open new addresses, keep existing ones, close removed ones.
+  std::string error;
+  std::map<std::string, std::unique_ptr<ListenSocket>> sockets;
+  for (size_t i = 0; i < snapshot.listeners.size(); ++i) {
+    const auto& listener = snapshot.listeners[i];
+    auto address = SocketAddress::parse(listener.address, listener.port);
+    if (!address) {
+      error += "listener " + listener.name + ": bad address " + listener.address + "; ";
+      continue;
+    }
+    std::string key = address->toString();
+    auto existing = listenSockets_.find(key);
+    if (existing != listenSockets_.end()) {
+      sockets[key] = std::move(existing->second);
+      listenSockets_.erase(existing);
+    } else if (!draining_) {
+      std::string listenError;
+      int fd = listenOn(*address, true, listenError);
+      if (fd < 0) {
+        error += "listener " + listener.name + ": " + listenError + "; ";
+        continue;
+      }
+      sockets[key] = std::make_unique<ListenSocket>(*this, fd);
+    }
+    if (sockets.count(key)) sockets[key]->listenerIndex = i;
+  }
+  listenSockets_ = std::move(sockets);  // the rest close here
+  config_ = std::move(next);
+  return error;
+}
+
+void Worker::adopt(std::unique_ptr<Session> session) {
+  Session* raw = session.get();
+  sessions_.push_back(std::move(session));
+  sessionIndex_[raw] = std::prev(sessions_.end());
+  raw->begin();
+}
+
+void Worker::release(Session* session) {
+  auto it = sessionIndex_.find(session);
+  if (it == sessionIndex_.end()) return;
+  loop_.deferDestroy(std::move(*it->second));
+  sessions_.erase(it->second);
+  sessionIndex_.erase(it);
+  maybeFinishDrain();
+}
+
+void Worker::drain(uint64_t deadlineMs) {
+  loop_.post([this, deadlineMs] {
+    draining_ = true;
+    listenSockets_.clear();
+    pools_.clear();
+    // drain() may close sessions, which erases them from the list: iterate over a copy.
+    std::vector<Session*> current;
+    for (auto& session : sessions_) current.push_back(session.get());
+    for (Session* session : current) {
+      if (sessionIndex_.count(session)) session->drain();
+    }
+    drainTimer_ = std::make_unique<Timer>([this] { loop_.stop(); });
+    drainTimer_->arm(loop_.timers(), deadlineMs);
+    maybeFinishDrain();
+  });
+}
+
+void Worker::maybeFinishDrain() {
+  if (draining_ && sessions_.empty()) loop_.stop();
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace trellis::proxy

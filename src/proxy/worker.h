@@ -1,0 +1,120 @@
+#pragma once
+// A worker thread: one event loop, its own SO_REUSEPORT listening sockets, its own connection
+// pools, load balancers and stats. A connection never leaves the worker that accepted it, so
+// nothing on the request path is shared with another thread.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/buffer.h"
+#include "common/event_loop.h"
+#include "proxy/active_config.h"
+#include "proxy/proxy_stats.h"
+#include "upstream/cluster_runtime.h"
+#include "upstream/connection_pool.h"
+#include "upstream/lb/prng.h"
+
+namespace trellis::proxy {
+
+class Session;
+
+/// Per-rule data resolved once per snapshot on each worker, so routing a request costs one
+/// pointer-keyed lookup.
+struct RuleRuntime {
+  std::vector<upstream::ClusterRuntime*> backends;  // parallel to rule.backends; null = missing
+  std::vector<RequestStats*> stats;                 // parallel to rule.backends
+  std::vector<upstream::ClusterRuntime*> mirrors;   // parallel to rule.mirrors
+  RequestStats* localStats = nullptr;               // replies made without a backend
+};
+
+struct ListenerRuntime {
+  const config::Listener* config = nullptr;
+  const routing::RouteTable* routes = nullptr;
+  ListenerStats* stats = nullptr;
+  RequestStats* unroutedStats = nullptr;          // requests that matched no rule / bad input
+  upstream::ClusterRuntime* tcpCluster = nullptr;
+  RequestStats* tcpStats = nullptr;
+};
+
+/// A worker's view of one ActiveConfig.
+struct WorkerConfig {
+  std::shared_ptr<const ActiveConfig> active;
+  std::map<std::string, std::shared_ptr<upstream::ClusterRuntime>> clusters;
+  std::vector<ListenerRuntime> listeners;  // parallel to snapshot->listeners
+  std::unordered_map<const config::RouteRule*, RuleRuntime> rules;
+
+  const RuleRuntime* rule(const config::RouteRule* r) const {
+    auto it = rules.find(r);
+    return it == rules.end() ? nullptr : &it->second;
+  }
+};
+
+class Worker {
+ public:
+  Worker(int index, WorkerStats& stats);
+  ~Worker();
+
+  /// Starts the thread; `onListening` is called (on the worker thread) after the first config
+  /// has been applied, with an error message if a listener could not be opened.
+  void start(std::shared_ptr<const ActiveConfig> config,
+             std::function<void(const std::string& error)> onListening);
+  /// Thread-safe: switch to `config` (new connections and new requests use it).
+  void applyConfig(std::shared_ptr<const ActiveConfig> config);
+  /// Thread-safe: stop accepting, finish in-flight requests, close idle connections; the
+  /// thread exits when no connection is left or after `deadlineMs`.
+  void drain(uint64_t deadlineMs);
+  /// Waits for the thread to exit (after drain, or stop()).
+  void join();
+  /// Thread-safe: stops the loop at once.
+  void stop();
+
+  // Used by sessions on the worker thread.
+  EventLoop& loop() { return loop_; }
+  BufferPool& buffers() { return buffers_; }
+  upstream::ConnectionPools& pools() { return pools_; }
+  const std::shared_ptr<const WorkerConfig>& config() const { return config_; }
+  upstream::Prng& random() { return random_; }
+  bool draining() const { return draining_; }
+  void adopt(std::unique_ptr<Session> session);
+  void release(Session* session);
+  size_t sessionCount() const { return sessions_.size(); }
+
+ private:
+  class ListenSocket;
+  std::string apply(std::shared_ptr<const ActiveConfig> config);
+  void maybeFinishDrain();
+
+  int index_;
+  WorkerStats& stats_;
+  EventLoop loop_;
+  BufferPool buffers_;
+  upstream::ConnectionPools pools_;
+  upstream::Prng random_;
+  std::shared_ptr<const WorkerConfig> config_;
+  std::map<std::string, std::unique_ptr<ListenSocket>> listenSockets_;  // by "addr:port"
+  std::list<std::unique_ptr<Session>> sessions_;
+  std::unordered_map<Session*, std::list<std::unique_ptr<Session>>::iterator> sessionIndex_;
+  bool draining_ = false;
+  std::unique_ptr<Timer> drainTimer_;
+  std::thread thread_;
+};
+
+/// A downstream connection being served (HTTP or TCP).
+class Session {
+ public:
+  virtual ~Session() = default;
+  /// Called once the worker has adopted the session (it may close itself from here on).
+  virtual void begin() {}
+  /// Graceful drain: close when idle, or after the in-flight request.
+  virtual void drain() = 0;
+};
+
+}  // namespace trellis::proxy

@@ -1,0 +1,43 @@
+#pragma once
+// Per-worker pools of idle keep-alive upstream connections, one pool per endpoint address.
+//
+// Pools belong to the worker, not to a configuration snapshot, so keep-alive connections survive
+// reloads. An idle connection is watched: if the upstream closes it or sends anything, it is
+// dropped; it is also closed after the cluster's idle timeout.
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "common/connection.h"
+#include "common/event_loop.h"
+
+namespace trellis::upstream {
+
+class ConnectionPools {
+ public:
+  explicit ConnectionPools(EventLoop& loop);
+  ~ConnectionPools();
+
+  /// An idle connection to `endpointKey`, or null.
+  std::unique_ptr<Connection> take(const std::string& endpointKey);
+  /// Parks `connection` for reuse; closes it when the pool is at `maxIdle`.
+  void put(const std::string& endpointKey, std::unique_ptr<Connection> connection,
+           uint32_t maxIdle, uint64_t idleTimeoutMs);
+  size_t idleCount() const { return idleTotal_; }
+  /// Closes every idle connection (shutdown).
+  void clear();
+
+ private:
+  struct Idle;
+  using IdleList = std::list<std::unique_ptr<Idle>>;
+  void drop(const std::string& endpointKey, Idle* idle);
+
+  EventLoop& loop_;
+  std::unordered_map<std::string, IdleList> pools_;
+  size_t idleTotal_ = 0;
+};
+
+}  // namespace trellis::upstream
