@@ -8,6 +8,7 @@
 #include "common/logging.h"
 #include "proxy/head_writer.h"
 #include "proxy/local_reply.h"
+#include "proxy/mirror_session.h"
 #include "routing/route_table.h"
 #include "upstream/lb/load_balancer.h"
 
@@ -318,6 +319,7 @@ bool HttpSession::startRequest() {
   writeUpstreamRequestHead(upstreamHead_,
                            request_, rule_->requestHeaders ? &*rule_->requestHeaders : nullptr,
                            forwarded);
+  if (!rule_->mirrors.empty()) startMirror(*runtime);
   down_->in().consume(request_.headBytes);  // request_ views are invalid from here on
 
   state_ = State::Proxying;
@@ -326,6 +328,49 @@ bool HttpSession::startRequest() {
   up_->send(upstreamHead_.view());
   forwardRequestBody();
   return state_ == State::ReadingHead;
+}
+
+void HttpSession::startMirror(const RuleRuntime& runtime) {
+  // The copy is built as the body streams through (a tee), bounded by the listener's buffer
+  // size; larger bodies are not mirrored rather than buffered.
+  if (requestFraming_ == http::BodyFraming::ContentLength &&
+      request_.contentLength > listener_->config->http.bufferBytes) {
+    listener_->stats->mirrorsSkipped.inc(runtime.mirrors.size());
+    return;
+  }
+  mirrorRuntime_ = &runtime;
+  mirrorCopy_.assign(upstreamHead_.view());
+  if (requestDone_) launchMirrors();
+}
+
+void HttpSession::teeMirror(std::string_view bytes) {
+  if (mirrorRuntime_ == nullptr) return;
+  if (mirrorCopy_.size() + bytes.size() > upstreamHead_.size() + listener_->config->http.bufferBytes) {
+    listener_->stats->mirrorsSkipped.inc(mirrorRuntime_->mirrors.size());
+    mirrorRuntime_ = nullptr;
+    mirrorCopy_.clear();
+    return;
+  }
+  mirrorCopy_.append(bytes);
+  if (requestDone_) launchMirrors();
+}
+
+void HttpSession::launchMirrors() {
+  const RuleRuntime* runtime = mirrorRuntime_;
+  mirrorRuntime_ = nullptr;
+  for (size_t i = 0; i < runtime->mirrors.size(); ++i) {
+    upstream::ClusterRuntime* cluster = runtime->mirrors[i];
+    int endpoint = cluster != nullptr ? cluster->balancer->pick({}) : -1;
+    if (endpoint < 0) {
+      listener_->stats->mirrorsSkipped.inc();
+      continue;
+    }
+    listener_->stats->mirrorsSent.inc();
+    std::string copy = i + 1 == runtime->mirrors.size() ? std::move(mirrorCopy_) : mirrorCopy_;
+    worker_.adopt(
+        std::make_unique<MirrorSession>(worker_, *cluster, endpoint, std::move(copy), method_));
+  }
+  mirrorCopy_.clear();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -603,6 +648,7 @@ bool HttpSession::forwardRequestBody() {
   }
   if (consumed > 0) {
     requestBodyStarted_ = true;
+    teeMirror(std::string_view(in.data(), consumed));
     if (!up_->send(std::string_view(in.data(), consumed))) {
       in.consume(consumed);
       onUpstreamClosed(true);
@@ -709,6 +755,8 @@ void HttpSession::resetExchange() {
   upEof_ = false;
   upgradeRequested_ = false;
   requestId_.clear();
+  mirrorRuntime_ = nullptr;
+  mirrorCopy_.clear();
 }
 
 void HttpSession::localReply(int status, LocalReason reason, std::string_view reasonName,

@@ -36,6 +36,9 @@ class HttpSession final : public Session, public ConnectionOwner {
   void processDownstream();
   bool startRequest();
   bool refreshConfig();
+  void startMirror(const RuleRuntime& runtime);
+  void teeMirror(std::string_view bytes);
+  void launchMirrors();
   // Upstream side.
   void onUpstreamEvent(uint32_t events);
   bool connectUpstream();
@@ -85,6 +88,8 @@ class HttpSession final : public Session, public ConnectionOwner {
   Buffer downstreamHead_;  // response head being assembled
   std::string method_;     // copy: request_ views die once the head is consumed
   std::string requestId_;
+  const RuleRuntime* mirrorRuntime_ = nullptr;  // set while a mirror copy is being built
+  std::string mirrorCopy_;
   uint64_t startMicros_ = 0;
   uint64_t requestBodyLimit_ = 0;
   uint64_t requestBodyBytes_ = 0;

@@ -113,6 +113,10 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
                 s->headerTimeouts.value());
         counter("trellis_downstream_idle_timeouts_total", "Idle keep-alive connections closed.",
                 s->idleTimeouts.value());
+        counter("trellis_http_mirrors_sent_total", "Requests copied to a RequestMirror backend.",
+                s->mirrorsSent.value());
+        counter("trellis_http_mirrors_skipped_total",
+                "Mirrors not sent (body not buffered or no endpoint).", s->mirrorsSkipped.value());
         counter("trellis_tcp_idle_timeouts_total", "Tunnels and TCP relays closed when idle.",
                 s->tcpIdleTimeouts.value());
         for (size_t i = 1; i < s->parseErrors.size(); ++i) {

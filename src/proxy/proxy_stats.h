@@ -51,6 +51,8 @@ struct ListenerStats {
   Counter tcpIdleTimeouts;
   Counter bytesReceived;
   Counter bytesSent;
+  Counter mirrorsSent;
+  Counter mirrorsSkipped;  // body not buffered, or no endpoint
   std::array<Counter, 16> parseErrors;  // by http::ParseError
   std::array<Counter, static_cast<size_t>(LocalReason::kCount)> localReplies;
 };

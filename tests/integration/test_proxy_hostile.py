@@ -146,6 +146,29 @@ class UpstreamFailureTest(ProxyTestCase):
         self.assertEqual(response.status, 503)
         self.assertEqual(response.header("x-trellis-reason"), "upstream_connect_failure")
 
+    def test_connect_timeout_is_503(self):
+        # A listener whose accept queue is full drops further SYNs, so connects hang.
+        blackhole = socket.socket()
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(0)
+        self.addCleanup(blackhole.close)
+        fillers = []
+        for _ in range(4):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(blackhole.getsockname())
+            fillers.append(s)
+        self.addCleanup(lambda: [s.close() for s in fillers])
+        port = free_port()
+        svc = service("slow", [blackhole.getsockname()[1]]).replace(
+            "  endpoints:", "  connectionPool:\n    connectTimeout: 300ms\n  endpoints:")
+        self.start_proxy(listener("web", port) + svc + route("r", "web", simple_rule("slow")))
+        start = time.monotonic()
+        response = http_get(port, "/")
+        self.assertEqual(response.status, 503)
+        self.assertEqual(response.header("x-trellis-reason"), "upstream_connect_timeout")
+        self.assertLess(time.monotonic() - start, 2)
+
 
 if __name__ == "__main__":
     unittest.main()

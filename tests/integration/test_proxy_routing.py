@@ -2,6 +2,7 @@
 weighted backends and load balancing, observed at real trellis-echo upstreams."""
 
 import collections
+import time
 import unittest
 
 from harness import RawConnection, free_port, http_get, http_request
@@ -186,6 +187,32 @@ class WeightedBackendTest(ProxyTestCase):
         response = http_get(port, "/")
         self.assertEqual(response.status, 500)
         self.assertEqual(response.header("x-trellis-reason"), "no_backend")
+
+
+class MirrorTest(ProxyTestCase):
+    def test_request_mirror_copies_requests_and_ignores_its_failures(self):
+        primary, shadow = self.start_echo("primary"), self.start_echo("shadow")
+        port = free_port()
+        rules = """  - filters:
+    - type: RequestMirror
+      requestMirror:
+        backendRef: {name: shadow, port: 80}
+    backendRefs: [{name: primary, port: 80}]
+"""
+        proxy = self.start_proxy(listener("web", port) + service("primary", [primary.port]) +
+                                 service("shadow", [shadow.port]) + route("m", "web", rules))
+        for i in range(5):
+            response = http_request(port, "POST", f"/m{i}?status=200", body=b"payload")
+            self.assertEqual(response.json()["service"], "primary")
+        deadline = time.monotonic() + 5
+        while proxy.metric("trellis_upstream_connections_opened_total",
+                           cluster="default/shadow:80") < 1:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)  # mirrors are fire-and-forget: poll the proxy's own counter
+        self.assertEqual(proxy.metric("trellis_http_mirrors_sent_total"), 5)
+        # A failing mirror never affects the client.
+        shadow.stop()
+        self.assertEqual(http_get(port, "/after").status, 200)
 
 
 class LoadBalancingTest(ProxyTestCase):
