@@ -78,7 +78,15 @@ HttpSession::~HttpSession() {
 
 void HttpSession::drain() {
   draining_ = true;
-  if (state_ == State::ReadingHead && down_->in().empty()) close();
+  if (state_ == State::ReadingHead && down_->in().empty()) closeWhenFlushed();
+}
+
+void HttpSession::closeWhenFlushed() {
+  if (down_ && down_->pendingBytes() > 0) {
+    closeAfterFlush();
+  } else {
+    close();
+  }
 }
 
 void HttpSession::onConnectionEvent(Connection& connection, uint32_t events) {
@@ -98,12 +106,13 @@ void HttpSession::onDownstreamEvent(uint32_t events) {
     while (down_->readReady()) {
       auto r = down_->read();
       down_->in().clear();
-      if (r == Connection::ReadResult::Eof || r == Connection::ReadResult::Error) {
+      if (r == Connection::ReadResult::Error) {
         close();
         return;
       }
+      if (r == Connection::ReadResult::Eof) downEof_ = true;
     }
-    if (down_->pendingBytes() == 0 && (events & EPOLLERR)) close();
+    if ((downEof_ && down_->pendingBytes() == 0) || (events & EPOLLERR)) close();
     return;
   }
   if (events & EPOLLOUT) {
@@ -135,12 +144,16 @@ void HttpSession::readDownstream() {
       downEof_ = true;
       if (state_ == State::Tunnel) {
         if (up_) up_->shutdownWrite();
-        if (upEof_) close();
+        if (upEof_) closeWhenFlushed();
         return;
       }
       if (state_ == State::ReadingHead) {
-        if (down_->in().empty() || result == Connection::ReadResult::Error) {
+        if (result == Connection::ReadResult::Error) {
           close();
+          return;
+        }
+        if (down_->in().empty()) {
+          closeWhenFlushed();
           return;
         }
       } else if (state_ == State::Proxying && !requestDone_) {
@@ -166,12 +179,27 @@ void HttpSession::processDownstream() {
     }
     // ReadingHead
     if (down_->in().empty()) {
-      if (downEof_) close();
+      if (downEof_) closeWhenFlushed();
       return;
     }
+    const http::Limits limits = parserLimits(listener_->config->http);
+    Buffer& in = down_->in();
+    // Re-parse only when the new bytes could complete the head: a client trickling one byte at
+    // a time then costs O(n), not O(n^2).
+    if (!http::headMayBeComplete(in.data(), in.size(), headScanned_, limits)) {
+      headScanned_ = in.size();
+      if (downEof_) {
+        close();
+        return;
+      }
+      if (timerPurpose_ != TimerPurpose::Header) {
+        armTimer(TimerPurpose::Header, listener_->config->http.headerTimeout.count());
+      }
+      return;
+    }
+    headScanned_ = in.size();
     http::ParseError error = http::ParseError::None;
-    auto status = http::parseRequestHead(down_->in().data(), down_->in().size(),
-                                         parserLimits(listener_->config->http), request_, error);
+    auto status = http::parseRequestHead(in.data(), in.size(), limits, request_, error);
     if (status == http::ParseStatus::Incomplete) {
       if (downEof_) {
         close();
@@ -321,11 +349,15 @@ bool HttpSession::startRequest() {
                            forwarded);
   if (!rule_->mirrors.empty()) startMirror(*runtime);
   down_->in().consume(request_.headBytes);  // request_ views are invalid from here on
+  headScanned_ = 0;
 
   state_ = State::Proxying;
   timer_.cancel();
   if (!connectUpstream()) return false;
-  up_->send(upstreamHead_.view());
+  if (!up_->send(upstreamHead_.view())) {
+    onUpstreamClosed(true);
+    return false;
+  }
   forwardRequestBody();
   return state_ == State::ReadingHead;
 }
@@ -584,7 +616,11 @@ void HttpSession::onUpstreamClosed(bool error) {
   upEof_ = true;
   if (state_ == State::Tunnel) {
     down_->shutdownWrite();
-    if (downEof_ || error) close();
+    if (error) {
+      close();
+    } else if (downEof_) {
+      closeWhenFlushed();
+    }
     return;
   }
   if (responseHeadDone_ && responseFraming_ == http::BodyFraming::UntilClose && !error) {
@@ -599,7 +635,10 @@ void HttpSession::onUpstreamClosed(bool error) {
       replayed_ = true;
       releaseUpstream(false);
       if (!connectUpstream()) return;
-      up_->send(upstreamHead_.view());
+      if (!up_->send(upstreamHead_.view())) {
+        onUpstreamClosed(true);
+        return;
+      }
       forwardRequestBody();
       return;
     }
@@ -688,7 +727,7 @@ void HttpSession::finishExchange() {
   armTimer(TimerPurpose::Idle, listener_->config->http.idleTimeout.count());
   if (down_->in().empty()) {
     down_->releaseIdleBuffers();
-    if (downEof_) close();
+    if (downEof_) closeWhenFlushed();
     return;
   }
   // Pipelined requests already buffered are answered next, in order.
@@ -780,7 +819,10 @@ void HttpSession::localReply(int status, LocalReason reason, std::string_view re
     return;
   }
   // The request had no body (or it was consumed): the connection stays usable.
-  if (state_ == State::ReadingHead) down_->in().consume(request_.headBytes);
+  if (state_ == State::ReadingHead) {
+    down_->in().consume(request_.headBytes);
+    headScanned_ = 0;
+  }
   resetExchange();
   state_ = State::ReadingHead;
   armTimer(TimerPurpose::Idle, listener_->config->http.idleTimeout.count());

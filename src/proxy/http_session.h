@@ -59,6 +59,8 @@ class HttpSession final : public Session, public ConnectionOwner {
   void armTimer(TimerPurpose purpose, uint64_t ms);
   void onTimer();
   void closeAfterFlush();
+  /// Closes now, or after pending output reached the client.
+  void closeWhenFlushed();
   void close();
   void resetExchange();
   void tunnelForward(Connection& from, Connection& to);
@@ -75,6 +77,7 @@ class HttpSession final : public Session, public ConnectionOwner {
   TimerPurpose timerPurpose_ = TimerPurpose::Idle;
   Timer connectTimer_;
   bool draining_ = false;
+  size_t headScanned_ = 0;  // bytes of the pending head already known not to complete it
 
   // Current exchange.
   http::RequestHead request_;
