@@ -47,6 +47,7 @@ class Buffer {
   char* tail() { return data_ + write_; }
   void commit(size_t n) { write_ += n; }
   void append(const char* p, size_t n) {
+    if (n == 0) return;
     std::memcpy(prepare(n), p, n);
     write_ += n;
   }

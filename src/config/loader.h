@@ -19,8 +19,8 @@ namespace trellis::config {
 
 struct LoadError {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown
-  int column = 0;  // 1-based; 0 when unknown
+  int line = 0;          // 1-based; 0 when unknown
+  int column = 0;        // 1-based; 0 when unknown
   std::string resource;  // "HTTPRoute default/shop"; empty for file-level errors
   std::string field;     // "spec.rules[0].matches[0].path.type"; empty for resource-level errors
   std::string message;

@@ -61,7 +61,11 @@ class AdminServer::Client final : public ConnectionOwner {
     done_ = true;
     timeout_.cancel();
     connection_.setOwner(nullptr);
-    server_.loop_.deferDestroy(std::unique_ptr<Client>(this));
+    auto it = server_.clients_.find(this);
+    if (it != server_.clients_.end()) {
+      server_.loop_.deferDestroy(std::move(it->second));
+      server_.clients_.erase(it);
+    }
   }
   AdminServer& server_;
   BufferPool pool_{4};
@@ -84,7 +88,9 @@ class AdminServer::Acceptor final : public EventHandler {
     for (int i = 0; i < 16; ++i) {
       int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;
-      new Client(server_, fd);  // owns itself; destroyed through the loop's deferred list
+      auto client = std::make_unique<Client>(server_, fd);
+      Client* raw = client.get();
+      server_.clients_.emplace(raw, std::move(client));
     }
   }
 
@@ -96,7 +102,10 @@ class AdminServer::Acceptor final : public EventHandler {
 AdminServer::AdminServer(EventLoop& loop, Handler handler)
     : loop_(loop), handler_(std::move(handler)) {}
 
-AdminServer::~AdminServer() = default;
+AdminServer::~AdminServer() {
+  acceptor_.reset();
+  clients_.clear();
+}
 
 std::string AdminServer::listen(const SocketAddress& address) {
   std::string error;

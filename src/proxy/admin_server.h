@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "common/event_loop.h"
 #include "common/socket.h"
@@ -36,6 +37,7 @@ class AdminServer {
   EventLoop& loop_;
   Handler handler_;
   std::unique_ptr<Acceptor> acceptor_;
+  std::unordered_map<Client*, std::unique_ptr<Client>> clients_;
   uint16_t port_ = 0;
 };
 

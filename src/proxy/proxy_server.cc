@@ -181,7 +181,7 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
     dump["version"] = process_.configVersion;
     dump["source"] = options_.configPath;
     response.contentType = "application/json";
-    response.body = dump.dump(2) + "\n";
+    response.body = dump.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   } else if (path == "/clusters") {
     nlohmann::json clusters = nlohmann::json::array();
     for (const auto& [name, cluster] : active_->snapshot->clusters) {

@@ -90,7 +90,17 @@ def start_proxy(config_text, *, test=None, concurrency=1, extra_args=(), expect_
         code = proc.proc.wait(10)
         return code, proc.stderr_text()
     admin_port = int(proc.wait_for_file(port_file).strip())
+    if test is not None:
+        # Runs before Proc's own cleanup: a graceful stop must exit 0, so crashes, sanitizer
+        # reports and leaks fail the test that caused them.
+        test.addCleanup(_stop_and_check, proc)
     return ProxyServer(proc, admin_port, config_path)
+
+
+def _stop_and_check(proc):
+    code = proc.stop(timeout=15)
+    if code != 0:
+        raise AssertionError(f"trellis-proxy exited with {code}:\n{proc.final_stderr}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,243 @@
+// Resolves references between resources and builds the Snapshot: Services become clusters,
+// HTTPRoutes are flattened into per-match RouteRules and attached to their Listeners.
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+
+#include "config/resources.h"
+
+namespace trellis::config {
+namespace {
+
+std::string clusterName(const ServiceDef& service, uint16_t port) {
+  return fmt::format("{}/{}:{}", service.meta.ns, service.meta.name, port);
+}
+
+std::string listPorts(const ServiceDef& service) {
+  std::string out;
+  for (const auto& port : service.ports) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(port.port);
+  }
+  return out;
+}
+
+class Resolver {
+ public:
+  Resolver(const std::vector<ServiceDef>& services, Diagnostics& diagnostics)
+      : diagnostics_(diagnostics) {
+    for (const ServiceDef& service : services)
+      byName_.emplace(service.meta.qualifiedName(), &service);
+  }
+
+  /// The cluster `ref` names, or "" when it cannot be resolved (reported as a warning whose
+  /// text ends with `consequence`, or as an error for a bad port).
+  std::string resolve(const ServiceRef& ref, std::string_view consequence) {
+    bool ourGroup = ref.group.empty() || ref.group == "trellis.dev";
+    if (!ourGroup || ref.kind != "Service") {
+      diagnostics_.warning(
+          ref.at, fmt::format("unsupported backend kind {}{}{} (only Service is "
+                              "supported); {}",
+                              ref.group, ref.group.empty() ? "" : "/", ref.kind, consequence));
+      return "";
+    }
+    auto it = byName_.find(ref.ns + "/" + ref.name);
+    if (it == byName_.end()) {
+      diagnostics_.warning(
+          ref.at, fmt::format("Service {}/{} not found; {}", ref.ns, ref.name, consequence));
+      return "";
+    }
+    const ServiceDef& service = *it->second;
+    if (ref.port) {
+      for (const auto& port : service.ports) {
+        if (port.port == *ref.port) return clusterName(service, port.port);
+      }
+      diagnostics_.error(ref.portAt, fmt::format("Service {}/{} has no port {} (ports: {})", ref.ns,
+                                                 ref.name, *ref.port, listPorts(service)));
+      return "";
+    }
+    if (service.ports.size() == 1) return clusterName(service, service.ports.front().port);
+    diagnostics_.error(
+        ref.portAt, fmt::format("missing required field (Service {}/{} has {} ports: {})", ref.ns,
+                                ref.name, service.ports.size(), listPorts(service)));
+    return "";
+  }
+
+ private:
+  Diagnostics& diagnostics_;
+  std::map<std::string, const ServiceDef*> byName_;
+};
+
+void buildClusters(const std::vector<ServiceDef>& services, Snapshot& snapshot) {
+  for (const ServiceDef& service : services) {
+    for (const auto& port : service.ports) {
+      if (port.port == 0) continue;  // invalid, already reported
+      Cluster cluster = service.settings;
+      cluster.name = clusterName(service, port.port);
+      for (const auto& endpoint : service.endpoints) {
+        cluster.endpoints.push_back(
+            Endpoint{endpoint.address, endpoint.port.value_or(port.targetPort), endpoint.weight});
+      }
+      snapshot.clusters.emplace(cluster.name, std::move(cluster));
+    }
+  }
+}
+
+void buildListeners(std::vector<ListenerDef>& listeners, Resolver& resolver,
+                    Diagnostics& diagnostics, Snapshot& snapshot) {
+  std::map<std::pair<std::string, uint16_t>, const ListenerDef*> byAddress;
+  for (ListenerDef& def : listeners) {
+    Listener& listener = def.listener;
+    if (listener.port != 0) {
+      auto [it, inserted] =
+          byAddress.emplace(std::make_pair(listener.address, listener.port), &def);
+      if (!inserted) {
+        diagnostics.error(def.meta.at,
+                          fmt::format("address {}:{} is already used by Listener {} (line {})",
+                                      listener.address, listener.port, it->second->listener.name,
+                                      it->second->meta.at.mark.line + 1));
+      }
+    }
+    if (def.tcpBackend) {
+      listener.tcpCluster =
+          resolver.resolve(*def.tcpBackend, "connections to this listener will be closed");
+    }
+    snapshot.listeners.push_back(listener);
+  }
+}
+
+std::vector<RouteRule> flattenRules(const RouteDef& route, uint32_t routeOrder, Resolver& resolver,
+                                    Diagnostics& diagnostics) {
+  std::vector<RouteRule> flattened;
+  for (size_t ruleIndex = 0; ruleIndex < route.rules.size(); ++ruleIndex) {
+    const RuleDef& rule = route.rules[ruleIndex];
+    RouteRule base = rule.actions;
+    for (const ServiceRef& ref : rule.backends) {
+      base.backends.push_back(WeightedBackend{
+          resolver.resolve(ref, "requests sent to this backend will get 500"), ref.weight});
+    }
+    for (const ServiceRef& ref : rule.mirrors) {
+      std::string cluster = resolver.resolve(ref, "this mirror is dropped");
+      if (!cluster.empty()) base.mirrors.push_back(RequestMirror{std::move(cluster)});
+    }
+    if (rule.backends.empty() && !base.redirect) {
+      diagnostics.warning(rule.at,
+                          "rule has no backendRefs and no RequestRedirect; matching "
+                          "requests will get 500");
+    }
+    base.routeName = route.meta.qualifiedName();
+    base.creationTimestamp = route.meta.creationTimestamp;
+    base.routeOrder = routeOrder;
+    base.ruleIndex = static_cast<uint32_t>(ruleIndex);
+    for (size_t matchIndex = 0; matchIndex < rule.matches.size(); ++matchIndex) {
+      RouteRule flat = base;
+      flat.match = rule.matches[matchIndex];
+      flat.matchIndex = static_cast<uint32_t>(matchIndex);
+      flattened.push_back(std::move(flat));
+    }
+  }
+  return flattened;
+}
+
+// Listener indices `route` attaches to; reports parentRefs that do not attach.
+std::set<size_t> attachments(const RouteDef& route, const std::vector<ListenerDef>& listeners,
+                             Diagnostics& diagnostics) {
+  std::set<size_t> attached;
+  for (const ParentRef& ref : route.parentRefs) {
+    if (ref.group != "trellis.dev" || ref.kind != "Listener") {
+      diagnostics.warning(ref.at,
+                          fmt::format("parentRef {}/{} {}/{} ignored: trellis-proxy attaches "
+                                      "HTTPRoutes to trellis.dev Listeners only",
+                                      ref.group, ref.kind, ref.ns, ref.name));
+      continue;
+    }
+    size_t index = 0;
+    while (index < listeners.size() &&
+           (listeners[index].meta.ns != ref.ns || listeners[index].meta.name != ref.name)) {
+      ++index;
+    }
+    if (index == listeners.size()) {
+      diagnostics.warning(ref.at, fmt::format("Listener {}/{} not found; the route is not attached "
+                                              "to it",
+                                              ref.ns, ref.name));
+      continue;
+    }
+    const ListenerDef& listener = listeners[index];
+    std::string problem;
+    if (listener.listener.protocol != ListenerProtocol::Http) {
+      problem = "it has protocol TCP";
+    } else if (ref.port && *ref.port != listener.listener.port) {
+      problem = fmt::format("its port is {}, not {}", listener.listener.port, *ref.port);
+    } else if (ref.sectionName && *ref.sectionName != listener.meta.name) {
+      problem = fmt::format("sectionName {} does not name it", *ref.sectionName);
+    }
+    if (!problem.empty()) {
+      diagnostics.warning(ref.at, fmt::format("route not attached to Listener {}/{}: {}", ref.ns,
+                                              ref.name, problem));
+      continue;
+    }
+    attached.insert(index);
+  }
+  if (attached.empty()) {
+    diagnostics.warning(route.meta.at, "HTTPRoute is not attached to any Listener");
+  }
+  return attached;
+}
+
+// Memory a copy of `rules` takes, roughly: what the load budget charges per attached listener.
+size_t approximateBytes(const std::vector<RouteRule>& rules) {
+  size_t bytes = 0;
+  auto add = [&bytes](const std::string& text) { bytes += sizeof(std::string) + text.size(); };
+  for (const RouteRule& rule : rules) {
+    bytes += sizeof(RouteRule) + rule.match.path.value.size() + rule.routeName.size();
+    for (const auto* list : {&rule.match.headers, &rule.match.queryParams}) {
+      for (const ValueMatch& match : *list) {
+        bytes += sizeof(ValueMatch);
+        add(match.name);
+        add(match.value);
+      }
+    }
+    for (const auto* modifier : {&rule.requestHeaders, &rule.responseHeaders}) {
+      if (!*modifier) continue;
+      for (const auto* headers : {&(*modifier)->set, &(*modifier)->add}) {
+        for (const auto& [name, value] : *headers) {
+          add(name);
+          add(value);
+        }
+      }
+      for (const auto& name : (*modifier)->remove) add(name);
+    }
+    for (const WeightedBackend& backend : rule.backends) add(backend.cluster);
+    for (const RequestMirror& mirror : rule.mirrors) add(mirror.cluster);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& diagnostics) {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->source = diagnostics.file();
+  buildClusters(resources.services, *snapshot);
+  Resolver resolver(resources.services, diagnostics);
+  buildListeners(resources.listeners, resolver, diagnostics, *snapshot);
+  for (size_t order = 0; order < resources.routes.size(); ++order) {
+    const RouteDef& route = resources.routes[order];
+    std::vector<RouteRule> rules =
+        flattenRules(route, static_cast<uint32_t>(order), resolver, diagnostics);
+    // Flattening copied each rule's filters once per match; attaching copies all per listener.
+    size_t copyBytes = approximateBytes(rules);
+    if (!diagnostics.charge(copyBytes, route.meta.at)) break;
+    for (size_t index : attachments(route, resources.listeners, diagnostics)) {
+      if (!diagnostics.charge(copyBytes, route.meta.at)) break;
+      snapshot->listeners[index].routes.routes.push_back(
+          RouteTableConfig::HostRules{route.hostnames, rules});
+    }
+  }
+  if (diagnostics.hasErrors()) return nullptr;
+  return snapshot;
+}
+
+}  // namespace trellis::config

@@ -1,0 +1,113 @@
+#pragma once
+// The parsed, individually validated resources of one load, before references between them
+// (route → listener, route → service, listener → service) are resolved into a Snapshot.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/model.h"
+#include "config/yaml_reader.h"
+
+namespace trellis::config {
+
+/// metadata of any resource.
+struct ResourceMeta {
+  std::string kind;
+  std::string ns = "default";
+  std::string name;
+  int64_t creationTimestamp = 0;  // seconds since epoch; 0 when absent
+  Location at;                    // the document, for resource-level messages
+  Location nameAt;                // metadata.name
+
+  std::string qualifiedName() const { return ns + "/" + name; }
+};
+
+/// A reference to a Service: an HTTPRoute backendRef, a RequestMirror or a TCP listener target.
+struct ServiceRef {
+  Location at;  // the reference object
+  std::string group;
+  std::string kind = "Service";
+  std::string ns;
+  std::string name;
+  std::optional<uint16_t> port;
+  Location portAt;
+  uint32_t weight = 1;
+};
+
+struct ServiceDef {
+  ResourceMeta meta;
+  struct Port {
+    std::string name;
+    uint16_t port = 0;
+    uint16_t targetPort = 0;
+  };
+  struct EndpointDef {
+    std::string address;  // canonical IP literal
+    std::optional<uint16_t> port;
+    uint32_t weight = 1;
+  };
+  std::vector<Port> ports;
+  std::vector<EndpointDef> endpoints;
+  Cluster settings;  // load balancing and connection pool; name and endpoints filled per port
+};
+
+struct ListenerDef {
+  ResourceMeta meta;
+  Listener listener;  // routes and tcpCluster are filled when resolving
+  std::optional<ServiceRef> tcpBackend;
+};
+
+struct ParentRef {
+  Location at;
+  std::string group = "gateway.networking.k8s.io";
+  std::string kind = "Gateway";
+  std::string ns;  // defaults to the route's namespace
+  std::string name;
+  std::optional<std::string> sectionName;
+  std::optional<uint16_t> port;
+};
+
+struct RuleDef {
+  Location at;
+  std::vector<RouteMatch> matches;  // at least one after defaults
+  RouteRule actions;                // filters only; match, backends and indices filled later
+  std::vector<ServiceRef> mirrors;
+  std::vector<ServiceRef> backends;
+};
+
+struct RouteDef {
+  ResourceMeta meta;
+  std::vector<ParentRef> parentRefs;
+  std::vector<std::string> hostnames;
+  std::vector<RuleDef> rules;
+};
+
+struct Resources {
+  std::vector<ServiceDef> services;
+  std::vector<ListenerDef> listeners;
+  std::vector<RouteDef> routes;  // in document order: the routeOrder of each
+};
+
+/// Which fields a Service reference admits.
+enum class RefForm {
+  Tcp,     // Listener spec.tcp.backendRef: name, namespace, port
+  Mirror,  // Gateway API BackendObjectReference: + group, kind
+  Backend  // Gateway API HTTPBackendRef: + weight, filters
+};
+/// Parses a Service reference; the namespace defaults to `defaultNamespace`.
+std::optional<ServiceRef> parseServiceRef(Scope& scope, const Value& value, RefForm form,
+                                          const std::string& defaultNamespace);
+
+// Per-kind parsers: validate `spec` and append the resource to `out`. Problems are reported
+// through `scope`; the resource is appended even then, so that later checks can still run.
+void parseService(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+void parseListener(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+void parseHttpRoute(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+
+/// Resolves references and builds the snapshot. Returns null if any error was reported (now or
+/// before).
+std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& diagnostics);
+
+}  // namespace trellis::config
