@@ -58,6 +58,31 @@ class AdminTest(ProxyTestCase):
         self.assertEqual(len(clusters[0]["endpoints"]), 2)
 
 
+class ConnectionPoolTest(ProxyTestCase):
+    def test_max_idle_and_idle_timeout(self):
+        echo = self.start_echo("pooled")
+        port = free_port()
+        svc = service("pooled", [echo.port]).replace(
+            "  endpoints:",
+            "  connectionPool:\n    maxIdlePerEndpoint: 1\n    idleTimeout: 300ms\n  endpoints:")
+        proxy = self.start_proxy(listener("web", port) + svc +
+                                 route("r", "web", simple_rule("pooled")))
+        # Three concurrent requests need three upstream connections; only one stays pooled.
+        threads = [threading.Thread(target=http_get, args=(port, "/?delay=200ms"))
+                   for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(proxy.metric("trellis_upstream_connections_opened_total"), 3)
+        http_get(port, "/")
+        self.assertEqual(proxy.metric("trellis_upstream_connections_reused_total"), 1)
+        self.assertEqual(proxy.metric("trellis_upstream_connections_opened_total"), 3)
+        time.sleep(0.6)  # longer than the pool's idle timeout (the behaviour under test)
+        http_get(port, "/")
+        self.assertEqual(proxy.metric("trellis_upstream_connections_opened_total"), 4)
+
+
 class ValidateTest(ProxyTestCase):
     def run_validate(self, text):
         workdir = make_scratch_dir("validate")
