@@ -64,6 +64,7 @@ class EventLoop {
   /// Monotonic milliseconds, cached once per loop iteration.
   uint64_t nowMs() const { return timers_.nowMs(); }
   static uint64_t monotonicMs();
+  static uint64_t monotonicMicros();
 
  private:
   class Wakeup;

@@ -1,7 +1,5 @@
 #include "proxy/http_session.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <charconv>
 
@@ -14,12 +12,6 @@
 
 namespace trellis::proxy {
 namespace {
-
-uint64_t monotonicMicros() {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
 
 http::Limits parserLimits(const config::HttpLimits& limits) {
   return http::Limits{limits.maxRequestHeadersBytes, limits.maxHeaders, limits.maxUrlBytes};
@@ -186,25 +178,18 @@ void HttpSession::processDownstream() {
     Buffer& in = down_->in();
     // Re-parse only when the new bytes could complete the head: a client trickling one byte at
     // a time then costs O(n), not O(n^2).
-    if (!http::headMayBeComplete(in.data(), in.size(), headScanned_, limits)) {
-      headScanned_ = in.size();
-      if (downEof_) {
-        close();
-        return;
-      }
-      if (timerPurpose_ != TimerPurpose::Header) {
-        armTimer(TimerPurpose::Header, listener_->config->http.headerTimeout.count());
-      }
-      return;
-    }
+    const bool mayBeComplete = http::headMayBeComplete(in.data(), in.size(), headScanned_, limits);
     headScanned_ = in.size();
     http::ParseError error = http::ParseError::None;
-    auto status = http::parseRequestHead(in.data(), in.size(), limits, request_, error);
+    auto status = mayBeComplete
+                      ? http::parseRequestHead(in.data(), in.size(), limits, request_, error)
+                      : http::ParseStatus::Incomplete;
     if (status == http::ParseStatus::Incomplete) {
       if (downEof_) {
-        close();
+        close();  // a partial head and no more bytes to come
         return;
       }
+      // The whole head must arrive within headerTimeout of its first byte (slowloris).
       if (timerPurpose_ != TimerPurpose::Header) {
         armTimer(TimerPurpose::Header, listener_->config->http.headerTimeout.count());
       }
@@ -738,7 +723,7 @@ void HttpSession::finishExchange() {
 void HttpSession::beginRequest() {
   if (inRequest_) return;
   inRequest_ = true;
-  startMicros_ = monotonicMicros();
+  startMicros_ = EventLoop::monotonicMicros();
   listener_->stats->requestsActive.add();
 }
 
@@ -749,7 +734,7 @@ void HttpSession::recordResponse(int status) {
   if (requestStats_ == nullptr) return;
   size_t cls = status >= 100 && status < 600 ? static_cast<size_t>(status / 100) : 0;
   requestStats_->byClass[cls].inc();
-  requestStats_->duration.observeMicros(monotonicMicros() - startMicros_);
+  requestStats_->duration.observeMicros(EventLoop::monotonicMicros() - startMicros_);
   requestStats_ = nullptr;
 }
 

@@ -1,18 +1,8 @@
 #include "proxy/tcp_session.h"
 
-#include <time.h>
-
 #include "upstream/lb/load_balancer.h"
 
 namespace trellis::proxy {
-namespace {
-uint64_t nowMicros() {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-}
-}  // namespace
-
 TcpSession::TcpSession(Worker& worker, int fd, const SocketAddress& peer, size_t listenerIndex)
     : worker_(worker),
       config_(worker.config()),
@@ -26,7 +16,7 @@ TcpSession::TcpSession(Worker& worker, int fd, const SocketAddress& peer, size_t
         if (cluster_ != nullptr) cluster_->stats.connectTimeouts.inc();
         close();
       }),
-      startMicros_(nowMicros()),
+      startMicros_(EventLoop::monotonicMicros()),
       peer_(peer) {
   down_->setOwner(this);
   listener_->stats->connectionsTotal.inc();
@@ -127,7 +117,7 @@ void TcpSession::close() {
   }
   if (listener_->tcpStats != nullptr) {
     listener_->tcpStats->byClass[0].inc();
-    listener_->tcpStats->duration.observeMicros(nowMicros() - startMicros_);
+    listener_->tcpStats->duration.observeMicros(EventLoop::monotonicMicros() - startMicros_);
     listener_->tcpStats->requestBytes.inc(down_->bytesRead());
     listener_->tcpStats->responseBytes.inc(down_->bytesWritten());
   }
