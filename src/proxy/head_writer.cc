@@ -17,21 +17,79 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool listedInConnection(std::string_view name, const http::MessageHead& head) {
-  for (const auto& field : head.headers) {
-    if (field.name != "connection") continue;
-    std::string_view rest = field.value;
-    while (!rest.empty()) {
-      size_t comma = rest.find(',');
-      std::string_view token = rest.substr(0, comma);
-      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-      if (equalsIgnoreCase(token, name)) return true;
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
+/// The field names a message's Connection header lists, parsed once per message so that
+/// checking each field is a short scan instead of re-reading every Connection header.
+class ConnectionOptions {
+ public:
+  explicit ConnectionOptions(const http::MessageHead& head) : head_(head) {
+    forEachToken(head, [this](std::string_view token) {
+      if (count_ < names_.size()) {
+        names_[count_++] = token;
+      } else {
+        overflow_ = true;
+      }
+      return false;
+    });
   }
-  return false;
+  bool lists(std::string_view lowerName) const {
+    for (size_t i = 0; i < count_; ++i) {
+      if (equalsIgnoreCase(names_[i], lowerName)) return true;
+    }
+    // More options than we keep is absurd but legal: answer it the slow way.
+    return overflow_ && forEachToken(head_, [lowerName](std::string_view token) {
+             return equalsIgnoreCase(token, lowerName);
+           });
+  }
+
+ private:
+  /// Calls `visit` for each Connection option other than keep-alive/close; stops and returns
+  /// true when `visit` does.
+  template <typename Visit>
+  static bool forEachToken(const http::MessageHead& head, Visit&& visit) {
+    for (const auto& field : head.headers) {
+      if (field.name != "connection") continue;
+      std::string_view rest = field.value;
+      while (!rest.empty()) {
+        size_t comma = rest.find(',');
+        std::string_view token = rest.substr(0, comma);
+        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) {
+          token.remove_prefix(1);
+        }
+        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) {
+          token.remove_suffix(1);
+        }
+        if (!token.empty() && !equalsIgnoreCase(token, "keep-alive") &&
+            !equalsIgnoreCase(token, "close") && visit(token)) {
+          return true;
+        }
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    }
+    return false;
+  }
+
+  const http::MessageHead& head_;
+  std::array<std::string_view, 16> names_{};
+  size_t count_ = 0;
+  bool overflow_ = false;
+};
+
+bool isFixedHopByHop(std::string_view name) {
+  switch (name.size()) {
+    case 2:
+      return name == "te";
+    case 7:
+      return name == "upgrade";
+    case 10:
+      return name == "connection" || name == "keep-alive";
+    case 16:
+      return name == "proxy-connection";
+    case 17:
+      return name == "transfer-encoding";
+    default:
+      return false;
+  }
 }
 
 bool modifierTouches(const config::HeaderModifier* modifier, std::string_view name) {
@@ -61,29 +119,7 @@ void appendModifierFields(Buffer& out, const config::HeaderModifier* modifier) {
 }  // namespace
 
 bool isHopByHop(std::string_view name, const http::MessageHead& head) {
-  switch (name.size()) {
-    case 2:
-      if (name == "te") return true;
-      break;
-    case 7:
-      if (name == "upgrade") return true;
-      break;
-    case 10:
-      if (name == "connection" || name == "keep-alive") return true;
-      break;
-    case 16:
-      if (name == "proxy-connection") return true;
-      break;
-    case 17:
-      if (name == "transfer-encoding") return true;
-      break;
-    default:
-      break;
-  }
-  // Only consult Connection when the message carries options beyond keep-alive/close.
-  return head.connectionUpgrade || head.find("connection") != nullptr
-             ? listedInConnection(name, head)
-             : false;
+  return isFixedHopByHop(name) || ConnectionOptions(head).lists(name);
 }
 
 void writeUpstreamRequestHead(Buffer& out, const http::RequestHead& request,
@@ -101,6 +137,7 @@ void writeUpstreamRequestHead(Buffer& out, const http::RequestHead& request,
   out.append("\r\n", 2);
   std::string_view forwardedFor;
   bool hasProto = false;
+  const ConnectionOptions options(request);
   for (const auto& field : request.headers) {
     const std::string_view name = field.name;
     if (name == "host") continue;
@@ -110,7 +147,7 @@ void writeUpstreamRequestHead(Buffer& out, const http::RequestHead& request,
       continue;
     }
     if (name == "x-forwarded-proto") hasProto = true;
-    if (isHopByHop(name, request)) {
+    if (isFixedHopByHop(name) || options.lists(name)) {
       // TE: trailers is the one TE value a proxy may forward (RFC 9110 §10.1.4).
       if (name == "te" && equalsIgnoreCase(field.value, "trailers")) {
         appendField(out, name, field.value);
@@ -148,8 +185,9 @@ void writeDownstreamResponseHead(Buffer& out, const http::ResponseHead& response
   out.append(" ", 1);
   out.append(response.reason);
   out.append("\r\n", 2);
+  const ConnectionOptions options(response);
   for (const auto& field : response.headers) {
-    if (isHopByHop(field.name, response)) continue;
+    if (isFixedHopByHop(field.name) || options.lists(field.name)) continue;
     if (modifierTouches(modifier, field.name)) continue;
     appendField(out, field.name, field.value);
   }

@@ -47,6 +47,23 @@ TEST(HeadWriter, AppliesHeaderModifierAndAppendsForwardedFor) {
             "x-forwarded-for: 1.1.1.1, 2.2.2.2\r\nx-request-id: rid\r\n\r\n");
 }
 
+TEST(HeadWriter, ManyConnectionOptionsAreAllHonoured) {
+  std::string text = "GET / HTTP/1.1\r\nHost: h\r\nConnection: ";
+  for (int i = 0; i < 20; ++i) text += "x-o" + std::to_string(i) + ", ";
+  text += "x-last\r\nX-O3: a\r\nX-O19: b\r\nX-Last: c\r\nX-Kept: d\r\n\r\n";
+  auto head = parse(text);
+  EXPECT_TRUE(isHopByHop("x-o19", head));
+  EXPECT_TRUE(isHopByHop("x-last", head));
+  EXPECT_FALSE(isHopByHop("x-kept", head));
+  Buffer out;
+  ForwardedRequest fwd{"/", "", "h", "ip", "id", false, false};
+  writeUpstreamRequestHead(out, head, nullptr, fwd);
+  EXPECT_EQ(out.view().find("x-o3"), std::string_view::npos);
+  EXPECT_EQ(out.view().find("x-o19"), std::string_view::npos);
+  EXPECT_EQ(out.view().find("x-last"), std::string_view::npos);
+  EXPECT_NE(out.view().find("x-kept: d"), std::string_view::npos);
+}
+
 TEST(HeadWriter, KeepsUpgradeOnlyForUpgrades) {
   std::string text =
       "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
