@@ -1,7 +1,10 @@
 #include "proxy/admin_server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include "common/connection.h"
 #include "http/http1_parser.h"
@@ -75,19 +78,35 @@ class AdminServer::Client final : public ConnectionOwner {
   bool done_ = false;
 };
 
+/// Accepts admin connections. A spare descriptor is held in reserve so that the admin listener
+/// still answers (e.g. a metrics scrape) when the process has run out of descriptors.
 class AdminServer::Acceptor final : public EventHandler {
  public:
-  Acceptor(AdminServer& server, int fd) : server_(server), fd_(fd) {
+  Acceptor(AdminServer& server, int fd)
+      : server_(server), fd_(fd), spare_(openSpare()),
+        resume_([this] { server_.loop_.watchReadable(fd_, this); }) {
     server_.loop_.watchReadable(fd_, this);
   }
   ~Acceptor() override {
-    server_.loop_.unwatch(fd_);
+    if (!resume_.armed()) server_.loop_.unwatch(fd_);
     ::close(fd_);
+    if (spare_ >= 0) ::close(spare_);
   }
   void onEvents(uint32_t) override {
     for (int i = 0; i < 16; ++i) {
       int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;
+      if (fd < 0 && (errno == EMFILE || errno == ENFILE) && spare_ >= 0) {
+        ::close(spare_);
+        fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        spare_ = openSpare();
+      }
+      if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          server_.loop_.unwatch(fd_);  // pause rather than spin on a persistent error
+          resume_.arm(server_.loop_.timers(), 100);
+        }
+        return;
+      }
       auto client = std::make_unique<Client>(server_, fd);
       Client* raw = client.get();
       server_.clients_.emplace(raw, std::move(client));
@@ -95,8 +114,11 @@ class AdminServer::Acceptor final : public EventHandler {
   }
 
  private:
+  static int openSpare() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
   AdminServer& server_;
   int fd_;
+  int spare_;
+  Timer resume_;
 };
 
 AdminServer::AdminServer(EventLoop& loop, Handler handler)

@@ -1,4 +1,6 @@
 // trellis-proxy: the Trellis data plane.
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -38,6 +40,12 @@ int main(int argc, char** argv) {
   if (options.configPath.empty()) {
     std::cerr << "trellis-proxy: --config FILE is required (or --validate FILE)\n";
     return 2;
+  }
+  // A proxy holds two descriptors per proxied connection: use all the process may have.
+  rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
   }
   trellis::proxy::ProxyServer server(std::move(options));
   return server.run();

@@ -113,6 +113,9 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
                 s->headerTimeouts.value());
         counter("trellis_downstream_idle_timeouts_total", "Idle keep-alive connections closed.",
                 s->idleTimeouts.value());
+        counter("trellis_downstream_accept_pauses_total",
+                "Times accepting paused for lack of file descriptors or memory.",
+                s->acceptPauses.value());
         counter("trellis_http_mirrors_sent_total", "Requests copied to a RequestMirror backend.",
                 s->mirrorsSent.value());
         counter("trellis_http_mirrors_skipped_total",

@@ -51,6 +51,7 @@ struct ListenerStats {
   Counter tcpIdleTimeouts;
   Counter bytesReceived;
   Counter bytesSent;
+  Counter acceptPauses;  // accept() failed for lack of descriptors or memory
   Counter mirrorsSent;
   Counter mirrorsSkipped;  // body not buffered, or no endpoint
   std::array<Counter, 16> parseErrors;  // by http::ParseError

@@ -16,11 +16,12 @@ namespace trellis::proxy {
 /// workers' sockets, so accepting never contends with another thread.
 class Worker::ListenSocket final : public EventHandler {
  public:
-  ListenSocket(Worker& worker, int fd) : worker_(worker), fd_(fd) {
+  ListenSocket(Worker& worker, int fd)
+      : worker_(worker), fd_(fd), resume_([this] { worker_.loop_.watchReadable(fd_, this); }) {
     worker_.loop_.watchReadable(fd_, this);
   }
   ~ListenSocket() override {
-    worker_.loop_.unwatch(fd_);
+    if (!resume_.armed()) worker_.loop_.unwatch(fd_);
     ::close(fd_);
   }
   void onEvents(uint32_t) override {
@@ -30,7 +31,17 @@ class Worker::ListenSocket final : public EventHandler {
       peer.length = sizeof peer.storage;
       int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or EMFILE etc.: the listener stays readable; retried
+      if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // Out of descriptors or memory: the socket stays readable, so pause it briefly
+          // instead of spinning; connections wait in the kernel's accept queue meanwhile.
+          worker_.stats_.listener(worker_.config_->listeners[listenerIndex].config->name)
+              .acceptPauses.inc();
+          worker_.loop_.unwatch(fd_);
+          resume_.arm(worker_.loop_.timers(), 100);
+        }
+        return;
+      }
       if (worker_.draining_) {
         ::close(fd);
         continue;
@@ -51,6 +62,7 @@ class Worker::ListenSocket final : public EventHandler {
  private:
   Worker& worker_;
   int fd_;
+  Timer resume_;
 };
 
 Worker::Worker(int index, WorkerStats& stats)

@@ -76,13 +76,14 @@ class ProxyServer:
         self.proc.stop_checked()
 
 
-def start_proxy(config_text, *, test=None, concurrency=1, extra_args=(), expect_failure=False):
+def start_proxy(config_text, *, test=None, concurrency=1, extra_args=(), expect_failure=False,
+                wrapper=()):
     workdir = make_scratch_dir("proxy")
     config_path = os.path.join(workdir, "config.yaml")
     with open(config_path, "w", encoding="utf-8") as f:
         f.write(config_text)
     port_file = os.path.join(workdir, "admin-port")
-    args = [binary(PROXY_BINARY), "--config", config_path, "--concurrency", concurrency,
+    args = [*wrapper, binary(PROXY_BINARY), "--config", config_path, "--concurrency", concurrency,
             "--admin-address", "127.0.0.1:0", "--admin-port-file", port_file,
             "--log-level", "warn", *extra_args]
     proc = Proc(args, test=test, name="trellis-proxy", workdir=workdir)

@@ -218,6 +218,40 @@ class BoundedMemoryTest(ProxyTestCase):
         limit = 64 * 1024 if os.environ.get("TRELLIS_SANITIZED") else 24 * 1024
         self.assertLess(grown, limit, f"RSS grew {grown} KiB for 1000 slow clients")
 
+    def test_descriptor_exhaustion_pauses_accepting_without_spinning(self):
+        echo = self.start_echo("fd")
+        port = free_port()
+        proxy = self.start_proxy(listener("web", port) + service("fd", [echo.port]) +
+                                 route("r", "web", simple_rule("fd")),
+                                 wrapper=["prlimit", "--nofile=48:48"])
+        clients = []
+        try:
+            for _ in range(80):  # more than the proxy may hold
+                clients.append(socket.create_connection(("127.0.0.1", port)))
+            time.sleep(0.3)  # let the proxy hit the limit
+            cpu_before = _cpu_seconds(proxy.proc.pid)
+            time.sleep(0.5)  # measuring that the proxy idles (no busy accept loop)
+            self.assertLess(_cpu_seconds(proxy.proc.pid) - cpu_before, 0.2)
+        finally:
+            for sock in clients:
+                sock.close()
+        deadline = time.monotonic() + 5
+        while True:  # once descriptors free up, service resumes by itself
+            try:
+                if http_get(port, "/", timeout=1).status == 200:
+                    break
+            except OSError:
+                pass
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.assertGreaterEqual(proxy.metric("trellis_downstream_accept_pauses_total"), 1)
+
+
+def _cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 if __name__ == "__main__":
     unittest.main()
