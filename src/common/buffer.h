@@ -15,7 +15,9 @@ namespace trellis {
 class BufferPool {
  public:
   static constexpr size_t kBlockSize = 16 * 1024;
-  explicit BufferPool(size_t maxFree = 1024) : maxFree_(maxFree) {}
+  /// Keeps at most `maxFree` idle blocks: enough to recycle blocks between the requests in
+  /// flight, few enough that a burst of connections does not pin memory afterwards.
+  explicit BufferPool(size_t maxFree = 64) : maxFree_(maxFree) {}
   ~BufferPool();
   /// A block of at least `size` bytes; pooled when size <= kBlockSize.
   char* acquire(size_t size);

@@ -50,6 +50,13 @@ class EventLoop {
   void post(std::function<void()> task);
   /// Destroys `object` after the current event batch.
   void deferDelete(std::unique_ptr<Deferred> object);
+  /// Destroys now what was deferred (for teardown, after run() returned).
+  void flushDeferred() {
+    while (!deferred_.empty()) {
+      auto batch = std::move(deferred_);
+      batch.clear();
+    }
+  }
   /// Destroys any owned object after the current event batch.
   template <typename T>
   void deferDestroy(std::unique_ptr<T> object) {

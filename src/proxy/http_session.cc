@@ -54,6 +54,8 @@ HttpSession::HttpSession(Worker& worker, int fd, const SocketAddress& peer, size
         localReply(503, LocalReason::UpstreamConnectTimeout, {}, !requestDone_);
       }) {
   down_->setOwner(this);
+  upstreamHead_.setPool(&worker.buffers());
+  downstreamHead_.setPool(&worker.buffers());
   listener_->stats->connectionsTotal.inc();
   listener_->stats->connectionsActive.add();
   armTimer(TimerPurpose::Idle, listener_->config->http.idleTimeout.count());
@@ -762,6 +764,11 @@ void HttpSession::releaseUpstream(bool reusable) {
 
 void HttpSession::resetExchange() {
   releaseEndpoint();
+  // Head scratch buffers go back to the worker's pool: an idle keep-alive connection holds none.
+  upstreamHead_.clear();
+  upstreamHead_.shrinkIfEmpty();
+  downstreamHead_.clear();
+  downstreamHead_.shrinkIfEmpty();
   exchangeConfig_.reset();
   rule_ = nullptr;
   cluster_ = nullptr;

@@ -90,6 +90,7 @@ void Worker::start(std::shared_ptr<const ActiveConfig> config,
     listenSockets_.clear();
     pools_.clear();
     drainTimer_.reset();
+    loop_.flushDeferred();  // before the buffer pool those objects return blocks to goes away
   });
 }
 
