@@ -1,0 +1,895 @@
+#!/usr/bin/python3
+"""Side-by-side reverse-proxy benchmark: direct, trellis-proxy, nginx and HAProxy in front of the
+same trellis-echo upstream, measured in one run with the same CPU pinning.
+
+    /usr/bin/python3 bench/run.py --build-dir build            # the full run (make bench)
+    /usr/bin/python3 bench/run.py --build-dir build --quick    # smoke test of the script
+
+The proxy under test runs on CPU 0; the upstream and the load generators (wrk, trellis-loadgen)
+run on CPU 1. See docs/benchmark.md for what each number means and how it is measured.
+Standard library only.
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import pwd
+import re
+import resource
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = os.path.join(REPO, "bench", "configs")
+TARGETS = ("direct", "trellis", "nginx", "haproxy")
+PROXY_CPU = "0"
+LOAD_CPU = "1"
+BODY_PATH = "/?body=12"
+RT_PRIORITY = "10"
+MIB = 1024 * 1024
+
+# The aims trellis-proxy is held to (design.md section 5).
+AIM_RPS_VS_HAPROXY = 1.0
+AIM_RPS_VS_NGINX = 1.2
+AIM_IDLE_RSS_MIB = 10.0
+AIM_ADDED_P99_US = 200.0
+AIM_INSTR_PER_REQ = 16000
+AIM_SYSCALLS_PER_REQ = 4.6
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: every child is registered and stopped by pid at the end, whatever happens.
+
+class Processes:
+    def __init__(self):
+        self.running = []  # (name, Popen)
+
+    def start(self, name, argv, workdir, forks=False, **kw):
+        out = open(os.path.join(workdir, f"{name}.out"), "wb")
+        err = open(os.path.join(workdir, f"{name}.err"), "wb")
+        # Own session: a Ctrl-C in the terminal reaches only this script, which then stops
+        # everything in order.
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                start_new_session=True, **kw)
+        out.close()
+        err.close()
+        proc.bench_name = name
+        proc.bench_forks = forks
+        proc.bench_files = (os.path.join(workdir, f"{name}.out"),
+                            os.path.join(workdir, f"{name}.err"))
+        self.running.append((name, proc))
+        return proc
+
+    def run(self, name, argv, workdir, timeout):
+        """Runs a command to completion; returns (returncode, stdout, stderr)."""
+        proc = self.start(name, argv, workdir)
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(proc)
+            raise BenchError(f"{name} did not finish within {timeout} s: {' '.join(argv)}")
+        self.forget(proc)
+        return code, read_text(proc.bench_files[0]), read_text(proc.bench_files[1])
+
+    def forget(self, proc):
+        self.running = [(n, p) for n, p in self.running if p is not proc]
+
+    def stop(self, proc, sig=signal.SIGTERM, timeout=10):
+        # Only forked servers (nginx) leave children worth reaping; never touch a tracee.
+        children = child_pids(proc.pid) if proc.poll() is None and proc.bench_forks else []
+        if proc.poll() is None:
+            try:
+                proc.send_signal(sig)
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+            except ProcessLookupError:
+                pass
+        for pid in children:  # e.g. nginx workers left behind by a killed master
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.forget(proc)
+
+    def stop_all(self):
+        for _, proc in reversed(list(self.running)):
+            self.stop(proc)
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def child_pids(pid):
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            children.append(int(entry))
+    return children
+
+
+def rss_bytes(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+def cpu_seconds(pids):
+    """User + system CPU time consumed so far by `pids` (all their threads)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+class CpuMeter:
+    """Fraction of one CPU that `pids` used between start() and stop()."""
+
+    def __init__(self, pids):
+        self.pids = pids
+        self.start_cpu = cpu_seconds(pids) if pids else 0
+        self.start_wall = time.monotonic()
+
+    def stop(self):
+        if not self.pids:
+            return None
+        return (cpu_seconds(self.pids) - self.start_cpu) / (time.monotonic() - self.start_wall)
+
+
+def cpu_busy_ticks(cpu):
+    """(busy, total) jiffies of one CPU from /proc/stat."""
+    for line in read_text("/proc/stat").splitlines():
+        fields = line.split()
+        if fields and fields[0] == f"cpu{cpu}":
+            values = [int(v) for v in fields[1:8]]  # user nice system idle iowait irq softirq
+            idle = values[3] + values[4]
+            return sum(values) - idle, sum(values)
+    return 0, 0
+
+
+class CpuBusyMeter:
+    """Fraction of time a whole CPU was busy (any process) between start() and stop()."""
+
+    def __init__(self, cpu):
+        self.cpu = cpu
+        self.start = cpu_busy_ticks(cpu)
+
+    def stop(self):
+        busy, total = cpu_busy_ticks(self.cpu)
+        return (busy - self.start[0]) / max(1, total - self.start[1])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise BenchError(f"{what}: process exited with {proc.returncode}: "
+                             f"{read_text(proc.bench_files[1])[-2000:]}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise BenchError(f"timed out after {timeout} s waiting for {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP on raw sockets (keep-alive, exact framing; urllib would close connections).
+
+def request_bytes(port):
+    return f"GET {BODY_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+
+
+def read_response(sock):
+    """Reads one Content-Length-framed response; returns (status, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise BenchError("connection closed before the response head")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise BenchError("connection closed in the response body")
+        body += chunk
+    return status, body[:length]
+
+
+def one_request(port, timeout=5):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request_bytes(port))
+        return read_response(sock)
+
+
+def serves(port):
+    try:
+        status, body = one_request(port, timeout=2)
+        return status == 200 and body == b"x" * 12
+    except (OSError, BenchError, ValueError, IndexError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.procs = Processes()
+        self.workdir = tempfile.mkdtemp(prefix="trellis-bench-")
+        build = os.path.abspath(args.build_dir)
+        self.proxy_bin = os.path.join(build, "src", "proxy", "trellis-proxy")
+        self.echo_bin = os.path.join(build, "src", "apps", "echo", "trellis-echo")
+        self.loadgen_bin = os.path.join(build, "bench", "loadgen", "trellis-loadgen")
+        for binary in (self.proxy_bin, self.echo_bin, self.loadgen_bin):
+            if not os.access(binary, os.X_OK):
+                raise BenchError(f"{binary} is missing: build first (cmake --build {build})")
+        self.realtime = args.realtime and realtime_available()
+        self.echo_port = None
+
+    def pinned(self, cpu, argv, realtime=None):
+        realtime = self.realtime if realtime is None else realtime
+        prefix = ["chrt", "-f", RT_PRIORITY] if realtime else []
+        return prefix + ["taskset", "-c", cpu] + argv
+
+    def render(self, template, name, **values):
+        with open(os.path.join(CONFIGS, template), encoding="utf-8") as f:
+            text = string.Template(f.read()).substitute(workdir=self.workdir, **values)
+        path = os.path.join(self.workdir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def start_echo(self):
+        ready = os.path.join(self.workdir, "echo.ready")
+        proc = self.procs.start("echo", self.pinned(LOAD_CPU, [
+            self.echo_bin, "--listen", "127.0.0.1:0", "--threads", "1", "--ready-file", ready]),
+            self.workdir)
+        line = wait_for(lambda: read_text(ready).strip(), 10, "trellis-echo", proc)
+        self.echo_port = int(line.splitlines()[0].rsplit(":", 1)[1])
+        if not serves(self.echo_port):
+            raise BenchError("trellis-echo does not answer /?body=12 with 12 bytes")
+
+    def start_target(self, name, callgrind_out=None):
+        """Starts one target. Returns (port, proc or None, pids to measure)."""
+        if name == "direct":
+            return self.echo_port, None, []
+        port = free_port()
+        tag = f"{name}-callgrind" if callgrind_out else name
+        if name == "trellis":
+            config = self.render("trellis.yaml.tmpl", f"{tag}.yaml", listen_port=port,
+                                 upstream_port=self.echo_port)
+            port_file = os.path.join(self.workdir, f"{tag}.admin-port")
+            argv = [self.proxy_bin, "--config", config, "--concurrency", "1",
+                    "--admin-address", "127.0.0.1:0", "--admin-port-file", port_file,
+                    "--log-level", "warn"]
+        elif name == "nginx":
+            user = pwd.getpwuid(os.geteuid()).pw_name
+            config = self.render(
+                "nginx.conf.tmpl", f"{tag}.conf", listen_port=port, upstream_port=self.echo_port,
+                user_line=f"user {user};" if os.geteuid() == 0 else "",
+                master_process_line="master_process off;" if callgrind_out else
+                "master_process on;")
+            argv = [self.args.nginx, "-p", self.workdir + "/", "-e",
+                    os.path.join(self.workdir, f"{tag}.error.log"), "-c", config]
+        elif name == "haproxy":
+            config = self.render("haproxy.cfg.tmpl", f"{tag}.cfg", listen_port=port,
+                                 upstream_port=self.echo_port)
+            argv = [self.args.haproxy, "-db", "-f", config]
+        else:
+            raise BenchError(f"unknown target {name}")
+        if callgrind_out:
+            argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={callgrind_out}"] + argv
+            argv = self.pinned(PROXY_CPU, argv, realtime=False)
+            timeout = 120
+        else:
+            argv = self.pinned(PROXY_CPU, argv)
+            timeout = 20
+        proc = self.procs.start(tag, argv, self.workdir, forks=(name == "nginx"))
+        if name == "trellis":
+            wait_for(lambda: read_text(port_file).strip(), timeout, "trellis-proxy admin port",
+                     proc)
+        wait_for(lambda: serves(port), timeout, f"{tag} to proxy a request", proc)
+        pids = [proc.pid] + (child_pids(proc.pid) if name == "nginx" else [])
+        return port, proc, pids
+
+    # --- load generators -----------------------------------------------------------------------
+
+    def loadgen(self, port, extra, timeout, realtime=None):
+        argv = self.pinned(LOAD_CPU, [self.loadgen_bin, "--target", f"127.0.0.1:{port}",
+                                      "--path", BODY_PATH, "--json"] + extra, realtime)
+        code, out, err = self.procs.run("loadgen", argv, self.workdir, timeout)
+        if code != 0 or not out.strip():
+            raise BenchError(f"trellis-loadgen failed ({code}): {err.strip()[-2000:]}")
+        return json.loads(out.strip().splitlines()[-1])
+
+    def wrk(self, port, seconds, latency):
+        argv = self.pinned(LOAD_CPU, ["wrk", "-t1", "-c50", f"-d{seconds}s"] +
+                           (["--latency"] if latency else []) +
+                           [f"http://127.0.0.1:{port}{BODY_PATH}"])
+        code, out, err = self.procs.run("wrk", argv, self.workdir, seconds + 30)
+        if code != 0:
+            raise BenchError(f"wrk failed ({code}): {err.strip()}")
+        return parse_wrk(out)
+
+    # --- measurements --------------------------------------------------------------------------
+
+    def measure_throughput(self, port, pids):
+        if not shutil.which("wrk"):
+            log("  throughput: skipped (wrk is not installed)")
+            return None
+        self.wrk(port, self.args.wrk_warmup, latency=False)
+        runs = []
+        for _ in range(self.args.throughput_runs):
+            meter = CpuMeter(pids)
+            load_meter = CpuBusyMeter(LOAD_CPU)
+            run = self.wrk(port, self.args.wrk_duration, latency=True)
+            run["proxy_cpu"] = meter.stop()
+            # When the load CPU is saturated, the rps is the load side's limit, not the proxy's.
+            run["load_cpu_busy"] = load_meter.stop()
+            runs.append(run)
+        result = dict(sorted(runs, key=lambda r: r["rps"])[len(runs) // 2])  # the median run
+        result["errors"] = sum(r["errors"] for r in runs)
+        result["runs"] = runs
+        if result["proxy_cpu"]:
+            result["rps_per_proxy_cpu"] = result["rps"] / result["proxy_cpu"]
+        cpu = (f", proxy CPU {result['proxy_cpu'] * 100:.0f}%"
+               if result["proxy_cpu"] is not None else "")
+        cpu += f", load CPU {result['load_cpu_busy'] * 100:.0f}% busy"
+        if len(runs) > 1:
+            all_rps = "/".join(f"{r['rps']:.0f}" for r in runs)
+            cpu += f", runs {all_rps}"
+        log(f"  throughput: {result['rps']:.0f} req/s (wrk p50 {fmt_us(result['p50_us'])} "
+            f"p99 {fmt_us(result['p99_us'])} us, errors {result['errors']}{cpu})")
+        return result
+
+    def measure_latency(self, port, pids):
+        meter = CpuMeter(pids)
+        result = self.loadgen(port, ["--rate", str(self.args.rate), "--connections", "10",
+                                     "--duration", str(self.args.latency_duration),
+                                     "--warmup", str(self.args.latency_warmup)],
+                              timeout=self.args.latency_duration + self.args.latency_warmup + 60)
+        result["proxy_cpu"] = meter.stop()
+        lat = result["latency_us"]
+        log(f"  latency at {self.args.rate} req/s: p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} "
+            f"us, errors {result['errors']}, max scheduler lag "
+            f"{result['max_scheduler_lag_us']:.0f} us")
+        return result
+
+    def measure_memory(self, port, pids):
+        idle = rss_bytes(pids)
+        socks = []
+        try:
+            for _ in range(self.args.open_connections):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                socks.append(sock)
+                sock.sendall(request_bytes(port))
+                status, _ = read_response(sock)
+                if status != 200:
+                    raise BenchError(f"status {status} on connection {len(socks)}")
+            time.sleep(0.3)
+            loaded = rss_bytes(pids)
+        finally:
+            for sock in socks:
+                sock.close()
+        log(f"  RSS: idle {idle / MIB:.2f} MiB, with {len(socks)} connections "
+            f"{loaded / MIB:.2f} MiB")
+        return {"idle_rss_bytes": idle, "open_connections": len(socks),
+                "loaded_rss_bytes": loaded}
+
+    def measure_syscalls(self, port, pids):
+        if not shutil.which("strace"):
+            log("  syscalls: skipped (strace is not installed)")
+            return None
+        out = os.path.join(self.workdir, f"strace-{port}.txt")
+        argv = ["taskset", "-c", PROXY_CPU, "strace", "-c", "-f", "-o", out]
+        for pid in pids:
+            argv += ["-p", str(pid)]
+        strace = self.procs.start("strace", argv, self.workdir)
+        wait_for(lambda: read_text(strace.bench_files[1]).count("attached") >= len(pids), 10,
+                 "strace to attach", strace)
+        time.sleep(0.2)
+        requests = self.args.strace_requests
+        load = self.loadgen(port, ["--requests", str(requests), "--connections", "10"],
+                            timeout=300)
+        self.procs.stop(strace, sig=signal.SIGINT, timeout=30)
+        table = parse_strace(read_text(out))
+        if table["total_calls"] == 0:
+            raise BenchError(f"strace recorded no syscalls: {read_text(strace.bench_files[1])}")
+        result = {"requests": load["requests"], "errors": load["errors"],
+                  "total_calls": table["total_calls"], "calls": table["calls"],
+                  "per_request": table["total_calls"] / max(1, load["requests"])}
+        top = sorted(table["calls"].items(), key=lambda kv: -kv[1])[:6]
+        per = max(1, load["requests"])
+        breakdown = ", ".join(f"{call} {count / per:.2f}" for call, count in top)
+        log(f"  syscalls: {result['per_request']:.2f}/request over {load['requests']} requests "
+            f"({breakdown})")
+        return result
+
+    def measure_callgrind(self, name):
+        if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+            log(f"  {name}: instructions skipped (valgrind/callgrind_control is not installed)")
+            return None
+        out_prefix = os.path.join(self.workdir, f"callgrind-{name}")
+        port, proc, _ = self.start_target(name, callgrind_out=out_prefix + ".%p")
+        try:
+            warm = self.loadgen(port, ["--requests", str(self.args.callgrind_warmup),
+                                       "--connections", "10"], timeout=600, realtime=False)
+            if warm["errors"]:
+                raise BenchError(f"{name} under callgrind: {warm['errors']} warm-up errors")
+            control(["callgrind_control", "-z", str(proc.pid)])
+            before = set(glob.glob(out_prefix + "*"))
+            requests = self.args.callgrind_requests
+            load = self.loadgen(port, ["--requests", str(requests), "--connections", "10"],
+                                timeout=1800, realtime=False)
+            control(["callgrind_control", "-d", str(proc.pid)])
+            dump = wait_for(lambda: sorted(set(glob.glob(out_prefix + "*")) - before), 60,
+                            "the callgrind dump")[-1]
+            instructions = wait_for(lambda: callgrind_total(dump), 30, "callgrind totals")
+        finally:
+            self.procs.stop(proc, timeout=30)
+        result = {"requests": load["requests"], "errors": load["errors"],
+                  "instructions": instructions,
+                  "per_request": instructions / max(1, load["requests"])}
+        log(f"  {name}: {result['per_request']:.0f} instructions/request over "
+            f"{load['requests']} requests (errors {load['errors']})")
+        return result
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def measure_target(self, name):
+        log(f"[{name}]")
+        port, proc, pids = self.start_target(name)
+        result = {"port": port}
+        try:
+            if pids:
+                result["memory"] = self.measure_memory(port, pids)
+            result["throughput"] = self.measure_throughput(port, pids)
+            result["latency"] = self.measure_latency(port, pids)
+            if pids and not self.args.skip_strace:
+                result["syscalls"] = self.measure_syscalls(port, pids)
+        finally:
+            if proc is not None:
+                self.procs.stop(proc)
+        return result
+
+    def run(self, targets):
+        results = {"machine": machine_info(self.args), "settings": settings(self.args,
+                                                                            self.realtime),
+                   "targets": {}}
+        if not self.realtime:
+            log("note: running without SCHED_FIFO (use as root without --no-realtime for "
+                "steadier latency)")
+        self.start_echo()
+        log(f"upstream: trellis-echo on 127.0.0.1:{self.echo_port} (CPU {LOAD_CPU}); proxies "
+            f"on CPU {PROXY_CPU}; load on CPU {LOAD_CPU}")
+        for name in targets:
+            try:
+                results["targets"][name] = self.measure_target(name)
+            except BenchError as error:
+                log(f"  {name}: FAILED: {error}")
+                results["targets"][name] = {"error": str(error)}
+        if not self.args.skip_callgrind:
+            log("[callgrind]")
+            for name in targets:
+                if name == "direct" or "error" in results["targets"][name]:
+                    continue
+                try:
+                    results["targets"][name]["callgrind"] = self.measure_callgrind(name)
+                except BenchError as error:
+                    log(f"  {name}: callgrind FAILED: {error}")
+                    results["targets"][name]["callgrind"] = {"error": str(error)}
+        results["machine"]["loadavg_end"] = read_text("/proc/loadavg").strip()
+        return results
+
+    def close(self):
+        self.procs.stop_all()
+        if not self.args.keep_temp:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            log(f"temporary files kept in {self.workdir}")
+
+
+def control(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+
+
+def callgrind_total(path):
+    """The Ir total of a callgrind dump ('totals:' or 'summary:' line), or None if incomplete."""
+    text = read_text(path)
+    for key in ("totals:", "summary:"):
+        match = re.search(rf"^{key}\s+(\d+)", text, re.M)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def realtime_available():
+    try:
+        return subprocess.run(["chrt", "-f", RT_PRIORITY, "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsers
+
+def to_us(text):
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not match:
+        return None
+    scale = {"us": 1, "ms": 1000, "s": 1000000}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def parse_wrk(text):
+    result = {"rps": None, "p50_us": None, "p99_us": None, "requests": None, "errors": 0,
+              "socket_errors": None, "non2xx": 0}
+    if match := re.search(r"Requests/sec:\s+([\d.]+)", text):
+        result["rps"] = float(match.group(1))
+    if match := re.search(r"(\d+) requests in", text):
+        result["requests"] = int(match.group(1))
+    for pct, key in (("50%", "p50_us"), ("99%", "p99_us")):
+        if match := re.search(rf"^\s+{re.escape(pct)}\s+(\S+)", text, re.M):
+            result[key] = to_us(match.group(1))
+    if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                          text):
+        result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"),
+                                           map(int, match.groups())))
+        result["errors"] += sum(result["socket_errors"].values())
+    if match := re.search(r"Non-2xx or 3xx responses: (\d+)", text):
+        result["non2xx"] = int(match.group(1))
+        result["errors"] += result["non2xx"]
+    if result["rps"] is None:
+        raise BenchError(f"cannot parse wrk output:\n{text}")
+    return result
+
+
+def parse_strace(text):
+    """strace -c table: per-syscall call counts (rows are: %time seconds usecs/call calls
+    [errors] name) and their sum."""
+    calls = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or fields[-1] == "total" or not re.fullmatch(r"[\d.]+", fields[0]):
+            continue
+        calls[fields[-1]] = calls.get(fields[-1], 0) + int(fields[3])
+    return {"calls": calls, "total_calls": sum(calls.values())}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+def fmt_us(value):
+    return "-" if value is None else f"{value:.0f}"
+
+
+def first_line(argv):
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (proc.stdout + proc.stderr).strip()
+    return text.splitlines()[0] if text else None
+
+
+def machine_info(args):
+    cpu = None
+    for line in read_text("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    git = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
+            "loadavg_start": read_text("/proc/loadavg").strip(),
+            "nginx": first_line([args.nginx, "-v"]),
+            "haproxy": first_line([args.haproxy, "-v"]),
+            "wrk": first_line(["wrk", "-v"]),
+            "valgrind": first_line(["valgrind", "--version"]),
+            "strace": first_line(["strace", "-V"]),
+            "git": git or None,
+            "python": platform.python_version()}
+
+
+def settings(args, realtime):
+    return {"realtime_sched_fifo": realtime, "proxy_cpu": PROXY_CPU, "load_cpu": LOAD_CPU,
+            "path": BODY_PATH, "wrk": {"threads": 1, "connections": 50,
+                                       "runs": args.throughput_runs,
+                                       "duration_s": args.wrk_duration,
+                                       "warmup_s": args.wrk_warmup},
+            "latency": {"rate": args.rate, "connections": 10,
+                        "duration_s": args.latency_duration, "warmup_s": args.latency_warmup},
+            "open_connections": args.open_connections,
+            "callgrind": {"warmup_requests": args.callgrind_warmup,
+                          "requests": args.callgrind_requests, "connections": 10},
+            "strace": {"requests": args.strace_requests, "connections": 10},
+            "quick": args.quick}
+
+
+def summarize(results):
+    """One row of headline numbers per target (also stored in the JSON)."""
+    targets = results["targets"]
+
+    def get(name, *path):
+        value = targets.get(name)
+        for key in path:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(key)
+        return value
+
+    nginx_rps = get("nginx", "throughput", "rps")
+    direct_p99 = get("direct", "latency", "latency_us", "p99")
+    rows = {}
+    for name, data in targets.items():
+        rps = get(name, "throughput", "rps")
+        p99 = get(name, "latency", "latency_us", "p99")
+        idle = get(name, "memory", "idle_rss_bytes")
+        loaded = get(name, "memory", "loaded_rss_bytes")
+        rows[name] = {
+            "error": data.get("error"),
+            "rps": rps,
+            "rps_vs_nginx": rps / nginx_rps if rps and nginx_rps else None,
+            "proxy_cpu_at_saturation": get(name, "throughput", "proxy_cpu"),
+            "proxy_cpu_at_rate": get(name, "latency", "proxy_cpu"),
+            "load_cpu_busy_at_saturation": get(name, "throughput", "load_cpu_busy"),
+            "p50_us": get(name, "latency", "latency_us", "p50"),
+            "p99_us": p99,
+            "added_p99_us": p99 - direct_p99 if p99 is not None and direct_p99 is not None
+            and name != "direct" else None,
+            "idle_rss_mib": idle / MIB if idle else None,
+            "rss_1k_conns_mib": loaded / MIB if loaded else None,
+            "instructions_per_request": get(name, "callgrind", "per_request"),
+            "syscalls_per_request": get(name, "syscalls", "per_request"),
+            "errors": sum(v for v in (get(name, "throughput", "errors"),
+                                      get(name, "latency", "errors")) if v),
+        }
+    return rows
+
+
+def print_table(rows):
+    columns = [("target", "{}", "target"), ("rps", "{:.0f}", "rps"),
+               ("vs nginx", "{:.2f}x", "rps_vs_nginx"),
+               ("proxy CPU", "{:.0%}", "proxy_cpu_at_saturation"),
+               ("load CPU", "{:.0%}", "load_cpu_busy_at_saturation"),
+               ("p50 us", "{:.0f}", "p50_us"),
+               ("p99 us", "{:.0f}", "p99_us"), ("+p99 us", "{:+.0f}", "added_p99_us"),
+               ("idle MiB", "{:.2f}", "idle_rss_mib"), ("1k conns MiB", "{:.2f}",
+                                                         "rss_1k_conns_mib"),
+               ("instr/req", "{:.0f}", "instructions_per_request"),
+               ("syscalls/req", "{:.2f}", "syscalls_per_request"), ("errors", "{}", "errors")]
+    table = [[title for title, _, _ in columns]]
+    for name, row in rows.items():
+        if row["error"]:
+            table.append([name, "FAILED: " + row["error"][:80]])
+            continue
+        table.append([name] + [fmt.format(row[key]) if row[key] is not None else "-"
+                               for _, fmt, key in columns[1:]])
+    complete = [r for r in table if len(r) == len(columns)]
+    widths = [max(len(r[i]) for r in complete) for i in range(len(columns))]
+    print()
+    for i, r in enumerate(table):
+        if len(r) == 2 and r[1].startswith("FAILED"):
+            print(f"{r[0]:<{widths[0]}}  {r[1]}")
+            continue
+        print("  ".join(c.ljust(widths[0]) if j == 0 else c.rjust(widths[j])
+                        for j, c in enumerate(r)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def check_aims(rows):
+    trellis = rows.get("trellis")
+    if not trellis or trellis["error"]:
+        return []
+    nginx = rows.get("nginx") or {}
+    haproxy = rows.get("haproxy") or {}
+
+    def verdict(ok):
+        return "n/a " if ok is None else ("PASS" if ok else "MISS")
+
+    def ratio(a, b):
+        return a / b if a and b else None
+
+    vs_haproxy = ratio(trellis["rps"], haproxy.get("rps"))
+    vs_nginx = ratio(trellis["rps"], nginx.get("rps"))
+    checks = [
+        ("throughput >= HAProxy", vs_haproxy,
+         None if vs_haproxy is None else vs_haproxy >= AIM_RPS_VS_HAPROXY,
+         f"{vs_haproxy:.2f}x HAProxy" if vs_haproxy else "-"),
+        ("throughput >= 1.2x nginx", vs_nginx,
+         None if vs_nginx is None else vs_nginx >= AIM_RPS_VS_NGINX,
+         f"{vs_nginx:.2f}x nginx" if vs_nginx else "-"),
+        ("idle RSS <= 10 MiB", trellis["idle_rss_mib"],
+         None if trellis["idle_rss_mib"] is None else trellis["idle_rss_mib"] <= AIM_IDLE_RSS_MIB,
+         f"{trellis['idle_rss_mib']:.2f} MiB" if trellis["idle_rss_mib"] else "-"),
+        ("added p99 over direct <= 0.2 ms", trellis["added_p99_us"],
+         None if trellis["added_p99_us"] is None else trellis["added_p99_us"] <= AIM_ADDED_P99_US,
+         f"{trellis['added_p99_us']:+.0f} us" if trellis["added_p99_us"] is not None else "-"),
+        ("instructions/request <= 16k", trellis["instructions_per_request"],
+         None if trellis["instructions_per_request"] is None
+         else trellis["instructions_per_request"] <= AIM_INSTR_PER_REQ,
+         f"{trellis['instructions_per_request']:.0f}"
+         if trellis["instructions_per_request"] else "-"),
+        ("syscalls/request <= 4.6", trellis["syscalls_per_request"],
+         None if trellis["syscalls_per_request"] is None
+         else trellis["syscalls_per_request"] <= AIM_SYSCALLS_PER_REQ,
+         f"{trellis['syscalls_per_request']:.2f}" if trellis["syscalls_per_request"] else "-"),
+    ]
+    print("\ntrellis-proxy against its aims:")
+    out = []
+    for name, value, ok, shown in checks:
+        print(f"  {verdict(ok)}  {name:<34} {shown}")
+        out.append({"aim": name, "value": value, "met": ok})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build-dir", default=os.path.join(REPO, "build"),
+                        help="CMake build directory holding trellis-proxy, trellis-echo and "
+                             "trellis-loadgen (default: build)")
+    parser.add_argument("--only", help="comma-separated subset of " + ",".join(TARGETS))
+    parser.add_argument("--quick", action="store_true",
+                        help="short durations and request counts, to smoke-test the script")
+    parser.add_argument("--json-out", help="where to write the JSON results (default "
+                                           "bench/results/bench-<timestamp>.json)")
+    parser.add_argument("--skip-callgrind", action="store_true")
+    parser.add_argument("--skip-strace", action="store_true")
+    parser.add_argument("--callgrind-requests", type=int, default=None,
+                        help="measured requests under callgrind (default 20000; --quick 2000)")
+    parser.add_argument("--strace-requests", type=int, default=None,
+                        help="requests while strace is attached (default 20000; --quick 5000)")
+    parser.add_argument("--throughput-runs", type=int, default=None,
+                        help="wrk runs per target; the table shows the median run "
+                             "(default 3; --quick 1)")
+    parser.add_argument("--rate", type=int, default=2000,
+                        help="open-loop rate of the latency test, requests/s (default 2000)")
+    parser.add_argument("--no-realtime", dest="realtime", action="store_false",
+                        help="do not run the proxies and load generators under SCHED_FIFO")
+    parser.add_argument("--nginx", default="/usr/sbin/nginx")
+    parser.add_argument("--haproxy", default="/usr/sbin/haproxy")
+    parser.add_argument("--keep-temp", action="store_true",
+                        help="keep the temporary directory (configs, logs, dumps)")
+    args = parser.parse_args()
+    quick = args.quick
+    args.wrk_warmup = 1
+    args.wrk_duration = 2 if quick else 5
+    args.latency_warmup = 0.5 if quick else 1
+    args.latency_duration = 2 if quick else 5
+    args.open_connections = 1000
+    if args.throughput_runs is None:
+        args.throughput_runs = 1 if quick else 3
+    args.callgrind_warmup = 200 if quick else 1000
+    if args.callgrind_requests is None:
+        args.callgrind_requests = 2000 if quick else 20000
+    if args.strace_requests is None:
+        args.strace_requests = 5000 if quick else 20000
+    targets = list(TARGETS)
+    if args.only:
+        targets = [t.strip() for t in args.only.split(",") if t.strip()]
+        unknown = [t for t in targets if t not in TARGETS]
+        if unknown:
+            parser.error(f"unknown target(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join(TARGETS)}")
+    for name, binary in (("nginx", args.nginx), ("haproxy", args.haproxy)):
+        if name in targets and not os.access(binary, os.X_OK):
+            log(f"note: {binary} is not installed; skipping {name} (scripts/install-deps.sh)")
+            targets.remove(name)
+    return args, targets
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 16384 if hard == resource.RLIM_INFINITY else min(hard, 16384)
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def main():
+    args, targets = parse_args()
+    if (os.cpu_count() or 1) < 2:
+        log("note: fewer than 2 CPUs; the proxy and the load share a core")
+    raise_fd_limit()
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    # Installed explicitly: a shell starting this in the background ignores SIGINT otherwise.
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
+    bench = None
+    try:
+        bench = Bench(args)
+        results = bench.run(targets)
+    except KeyboardInterrupt:
+        log("interrupted; stopping everything")
+        return 130
+    except BenchError as error:
+        log(f"error: {error}")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut cleanup short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if bench is not None:
+            bench.close()
+
+    rows = summarize(results)
+    print_table(rows)
+    results["summary"] = rows
+    results["aims"] = check_aims(rows)
+    path = args.json_out or os.path.join(
+        REPO, "bench", "results",
+        f"bench-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    print(f"\nraw results: {os.path.relpath(path)}")
+    print("note: a shared, noisy machine; compare the ratios within one run, not runs with "
+          "each other.")
+    failed = [name for name, row in rows.items() if row["error"]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
