@@ -25,6 +25,9 @@ Connection::~Connection() {
 
 void Connection::onEvents(uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readReady_ = true;
+  // Data and FIN can arrive before one read: the short read then does not mean "drained", and
+  // no further edge will come for the FIN, so keep reading until read() returns 0.
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hangupSeen_ = true;
   if ((events & EPOLLOUT) && !connecting_ && !out_.empty()) {
     if (!flush()) events |= EPOLLERR;
   }
@@ -40,7 +43,7 @@ Connection::ReadResult Connection::read(size_t maxBytes) {
     in_.commit(static_cast<size_t>(n));
     bytesRead_ += static_cast<size_t>(n);
     // A short read means the kernel queue is empty; the next arrival raises a new edge.
-    if (static_cast<size_t>(n) < room) readReady_ = false;
+    if (static_cast<size_t>(n) < room && !hangupSeen_) readReady_ = false;
     return ReadResult::Data;
   }
   if (n == 0) {

@@ -77,6 +77,7 @@ class Connection final : public EventHandler {
   bool readReady_ = false;
   bool connecting_;
   bool peerClosed_ = false;
+  bool hangupSeen_ = false;  // EPOLLRDHUP/HUP/ERR reported: a FIN or error awaits a read
   bool resetOnClose_ = false;
   bool shutdownPending_ = false;
   uint64_t bytesRead_ = 0;

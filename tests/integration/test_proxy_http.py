@@ -2,6 +2,7 @@
 chunked bodies, trailers, 100-continue, upgrades, HTTP/1.0, curl and wrk as clients."""
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -9,7 +10,8 @@ import subprocess
 import time
 import unittest
 
-from harness import RawConnection, http_get, http_request, raw_request, parse_response
+from harness import (RawConnection, free_port, http_get, http_request, parse_response,
+                     raw_request)
 from proxy_harness import ProxyTestCase, listener, route, service, simple_rule
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -159,6 +161,37 @@ class ForwardingTest(ProxyTestCase):
         self.assertGreater(requests, 100)
         self.assertGreaterEqual(self.proxy.metric("trellis_http_requests_total",
                                                   code_class="2xx"), requests)
+
+
+class Http10UpstreamTest(ProxyTestCase):
+    """An HTTP/1.0 upstream that delimits its body by closing (no Content-Length)."""
+
+    def test_close_delimited_upstream_response(self):
+        import socketserver
+        import threading
+        body = b"served by an HTTP/1.0 server\n" * 100
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        port = free_port()
+        self.start_proxy(listener("web", port) + service("old", [server.server_address[1]]) +
+                         route("r", "web", simple_rule("old")))
+        with RawConnection(port) as conn:
+            conn.send(b"GET /file.txt HTTP/1.1\r\nHost: a\r\n\r\n")
+            data = conn.read_until_close()  # close-delimited: the proxy must close too
+        response, _ = parse_response(data, eof=True)
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.header("connection"), "close")
+        self.assertEqual(response.body, body)
 
 
 class TcpListenerTest(ProxyTestCase):
