@@ -218,6 +218,10 @@ class BoundedMemoryTest(ProxyTestCase):
         limit = 64 * 1024 if os.environ.get("TRELLIS_SANITIZED") else 24 * 1024
         self.assertLess(grown, limit, f"RSS grew {grown} KiB for 1000 slow clients")
 
+    # UBSan's vptr check probes memory through a pipe(2); with every descriptor in use that probe
+    # fails and UBSan reports a false "invalid vptr". The plain build runs this test.
+    @unittest.skipIf(os.environ.get("TRELLIS_SANITIZED"),
+                     "sanitizer runtime needs free descriptors for its own checks")
     def test_descriptor_exhaustion_pauses_accepting_without_spinning(self):
         echo = self.start_echo("fd")
         port = free_port()
