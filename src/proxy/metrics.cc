@@ -3,16 +3,21 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <utility>
+#include <vector>
 
 namespace trellis::proxy {
 namespace {
 
 using Labels = std::string;
 
+/// A metric family's samples in first-seen order (histogram buckets must stay in `le` order),
+/// with an index so that the same series from several worker shards is summed.
 struct Family {
   std::string help;
   std::string type;
-  std::map<Labels, double> samples;
+  std::vector<std::pair<Labels, double>> samples;
+  std::map<Labels, size_t> index;
 };
 
 class Exposition {
@@ -24,7 +29,12 @@ class Exposition {
       family.type = type;
       family.help = help;
     }
-    family.samples[labels] += value;
+    auto [it, inserted] = family.index.emplace(labels, family.samples.size());
+    if (inserted) {
+      family.samples.emplace_back(labels, value);
+    } else {
+      family.samples[it->second].second += value;
+    }
   }
   std::string render() const {
     std::string out;
