@@ -14,7 +14,7 @@ namespace trellis {
 
 class BufferPool {
  public:
-  static constexpr size_t kBlockSize = 16 * 1024;
+  static constexpr size_t kBlockSize = size_t{16} * 1024;
   /// Keeps at most `maxFree` idle blocks: enough to recycle blocks between the requests in
   /// flight, few enough that a burst of connections does not pin memory afterwards.
   explicit BufferPool(size_t maxFree = 64) : maxFree_(maxFree) {}

@@ -63,7 +63,9 @@ bool EventLoop::watchReadable(int fd, EventHandler* handler) {
   return ::epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
-void EventLoop::unwatch(int fd) { ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::unwatch(int fd) {
+  ::epoll_ctl(epollFd_, EPOLL_CTL_DEL, fd, nullptr);
+}
 
 void EventLoop::run() {
   running_ = true;

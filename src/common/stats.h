@@ -12,8 +12,9 @@ namespace trellis {
 
 class Counter {
  public:
-  void inc(uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n,
-                                          std::memory_order_relaxed); }
+  void inc(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -22,8 +23,9 @@ class Counter {
 
 class Gauge {
  public:
-  void add(int64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n,
-                                         std::memory_order_relaxed); }
+  void add(int64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   void sub(int64_t n = 1) { add(-n); }
   int64_t value() const { return value_.load(std::memory_order_relaxed); }
 
@@ -34,7 +36,7 @@ class Gauge {
 /// Latency histogram with fixed bucket bounds in milliseconds (Prometheus `le` labels).
 class Histogram {
  public:
-  static constexpr std::array<double, 14> kBoundsMs = {0.5, 1,   2.5,  5,    10,   25,   50,
+  static constexpr std::array<double, 14> kBoundsMs = {0.5, 1,   2.5, 5,    10,   25,   50,
                                                        100, 250, 500, 1000, 2500, 5000, 10000};
   void observeMicros(uint64_t micros);
   uint64_t bucket(size_t i) const { return buckets_[i].value(); }  // non-cumulative; last = +Inf

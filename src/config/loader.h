@@ -37,7 +37,7 @@ struct LoadResult {
 };
 
 /// Inputs larger than this are rejected without being parsed.
-inline constexpr size_t kMaxConfigBytes = 16 * 1024 * 1024;
+inline constexpr size_t kMaxConfigBytes = size_t{16} * 1024 * 1024;
 
 /// Reads and validates a YAML file (one or more documents separated by ---). Never throws.
 /// `Snapshot::version` is left 0 for the caller to assign; `Snapshot::source` is the file name.

@@ -46,11 +46,11 @@ struct Cluster {
   std::vector<Endpoint> endpoints;
   LbPolicy lbPolicy = LbPolicy::RoundRobin;
   HashKey hashKey;
-  uint32_t ringHashMinSize = 1024;      // RingHash: minimum ring entries
-  uint32_t maglevTableSize = 65537;     // Maglev: prime table size
+  uint32_t ringHashMinSize = 1024;   // RingHash: minimum ring entries
+  uint32_t maglevTableSize = 65537;  // Maglev: prime table size
   Duration connectTimeout{1000};
-  Duration idleTimeout{60000};          // pooled keep-alive connection lifetime when idle
-  uint32_t maxIdlePerEndpoint = 64;     // per worker
+  Duration idleTimeout{60000};       // pooled keep-alive connection lifetime when idle
+  uint32_t maxIdlePerEndpoint = 64;  // per worker
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -96,12 +96,12 @@ struct UrlRewrite {
 };
 
 struct RequestRedirect {
-  std::optional<std::string> scheme;    // "http" | "https"
+  std::optional<std::string> scheme;  // "http" | "https"
   std::optional<std::string> hostname;
   PathRewriteType pathType = PathRewriteType::None;
   std::string path;
   std::optional<uint16_t> port;
-  uint16_t statusCode = 302;            // 301 | 302 (Gateway API core); 303/307/308 extended
+  uint16_t statusCode = 302;  // 301 | 302 (Gateway API core); 303/307/308 extended
 };
 
 struct RequestMirror {
@@ -109,7 +109,7 @@ struct RequestMirror {
 };
 
 struct WeightedBackend {
-  std::string cluster;   // empty when the backendRef could not be resolved (→ 500 on selection)
+  std::string cluster;  // empty when the backendRef could not be resolved (→ 500 on selection)
   uint32_t weight = 1;
 };
 
@@ -158,22 +158,22 @@ struct HttpLimits {
 };
 
 struct Listener {
-  std::string name;                 // "<namespace>/<name>"
+  std::string name;  // "<namespace>/<name>"
   std::string address = "0.0.0.0";
   uint16_t port = 0;
   ListenerProtocol protocol = ListenerProtocol::Http;
   HttpLimits http;
-  RouteTableConfig routes;          // Http only
-  std::string tcpCluster;           // Tcp only
-  Duration tcpIdleTimeout{3600000}; // Tcp only
+  RouteTableConfig routes;           // Http only
+  std::string tcpCluster;            // Tcp only
+  Duration tcpIdleTimeout{3600000};  // Tcp only
 };
 
 /// A complete, immutable proxy configuration.
 struct Snapshot {
   uint64_t version = 0;
-  std::string source;                        // file path or xDS version, for logs and dumps
+  std::string source;  // file path or xDS version, for logs and dumps
   std::vector<Listener> listeners;
-  std::map<std::string, Cluster> clusters;   // by Cluster::name
+  std::map<std::string, Cluster> clusters;  // by Cluster::name
 };
 
 }  // namespace trellis::config

@@ -81,15 +81,13 @@ ChunkedFramer::Result ChunkedFramer::feed(const char* data, size_t len, OnData&&
           if (remaining_ > (detail::kMaxChunkSize - digit) / 16) return fail();
           remaining_ = remaining_ * 16 + digit;
           sawSizeDigit_ = true;
-        } else if (!sawSizeDigit_) {
-          return fail();
-        } else if (c == '\r') {
+        } else if (sawSizeDigit_ && c == '\r') {
           state_ = State::SizeLf;
-        } else if (c == ';') {
+        } else if (sawSizeDigit_ && c == ';') {
           state_ = State::SizeExt;
-        } else if (c == ' ' || c == '\t') {
+        } else if (sawSizeDigit_ && (c == ' ' || c == '\t')) {
           state_ = State::SizeWs;
-        } else {
+        } else {  // no digit before the delimiter, or an invalid byte
           return fail();
         }
         if (c != '\r' && ++lineBytes_ > limits_.maxChunkLineBytes) return fail();

@@ -613,10 +613,11 @@ ParseStatus parseResponseHead(char* data, size_t len, const Limits& limits,
 
   // RFC 9112 §6.3, in order.
   const int status = out.status;
-  if (status < 200 || status == 204 || status == 304 || requestMethod == "HEAD") {
+  // No body: 1xx/204/304, a response to HEAD, or a 2xx to CONNECT (the connection becomes a
+  // tunnel).
+  const bool connectTunnel = requestMethod == "CONNECT" && status < 300;
+  if (status < 200 || status == 204 || status == 304 || requestMethod == "HEAD" || connectTunnel) {
     out.framing = BodyFraming::None;
-  } else if (requestMethod == "CONNECT" && status < 300) {
-    out.framing = BodyFraming::None;  // the connection becomes a tunnel
   } else if (sum.sawTransferEncoding) {
     out.framing = BodyFraming::Chunked;
   } else if (sum.sawContentLength) {

@@ -16,8 +16,7 @@ namespace trellis::proxy {
 class AdminServer::Client final : public ConnectionOwner {
  public:
   Client(AdminServer& server, int fd)
-      : server_(server), connection_(server.loop_, pool_, fd),
-        timeout_([this] { finish(); }) {
+      : server_(server), connection_(server.loop_, pool_, fd), timeout_([this] { finish(); }) {
     connection_.setOwner(this);
     timeout_.arm(server_.loop_.timers(), 10000);
   }
@@ -83,7 +82,9 @@ class AdminServer::Client final : public ConnectionOwner {
 class AdminServer::Acceptor final : public EventHandler {
  public:
   Acceptor(AdminServer& server, int fd)
-      : server_(server), fd_(fd), spare_(openSpare()),
+      : server_(server),
+        fd_(fd),
+        spare_(openSpare()),
         resume_([this] { server_.loop_.watchReadable(fd_, this); }) {
     server_.loop_.watchReadable(fd_, this);
   }
@@ -138,6 +139,8 @@ std::string AdminServer::listen(const SocketAddress& address) {
   return {};
 }
 
-void AdminServer::close() { acceptor_.reset(); }
+void AdminServer::close() {
+  acceptor_.reset();
+}
 
 }  // namespace trellis::proxy

@@ -123,8 +123,7 @@ bool isHopByHop(std::string_view name, const http::MessageHead& head) {
 }
 
 void writeUpstreamRequestHead(Buffer& out, const http::RequestHead& request,
-                              const config::HeaderModifier* modifier,
-                              const ForwardedRequest& fwd) {
+                              const config::HeaderModifier* modifier, const ForwardedRequest& fwd) {
   out.append(request.method);
   out.append(" ", 1);
   out.append(fwd.path);

@@ -13,13 +13,13 @@
 namespace trellis::proxy {
 
 struct ForwardedRequest {
-  std::string_view path;        // after URLRewrite
-  std::string_view query;       // without '?'
-  std::string_view host;        // Host to send (rewritten or original)
-  std::string_view clientIp;    // appended to x-forwarded-for
-  std::string_view requestId;   // x-request-id to send (original or generated)
-  bool upgrade = false;         // keep Connection: upgrade + Upgrade
-  bool chunked = false;         // request body is chunked
+  std::string_view path;       // after URLRewrite
+  std::string_view query;      // without '?'
+  std::string_view host;       // Host to send (rewritten or original)
+  std::string_view clientIp;   // appended to x-forwarded-for
+  std::string_view requestId;  // x-request-id to send (original or generated)
+  bool upgrade = false;        // keep Connection: upgrade + Upgrade
+  bool chunked = false;        // request body is chunked
 };
 
 /// Writes "METHOD path HTTP/1.1" and the forwarded header section to `out`.
@@ -28,10 +28,10 @@ void writeUpstreamRequestHead(Buffer& out, const http::RequestHead& request,
                               const ForwardedRequest& forwarded);
 
 struct ForwardedResponse {
-  bool chunked = false;     // body is sent chunked (passed through)
-  bool keepAlive = true;    // downstream connection stays open after this response
+  bool chunked = false;   // body is sent chunked (passed through)
+  bool keepAlive = true;  // downstream connection stays open after this response
   bool clientIsHttp10 = false;
-  bool upgrade = false;     // 101: keep Connection: upgrade + Upgrade
+  bool upgrade = false;  // 101: keep Connection: upgrade + Upgrade
 };
 
 /// Writes the status line and header section forwarded to the client.

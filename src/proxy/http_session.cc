@@ -132,7 +132,7 @@ void HttpSession::readDownstream() {
                                                : static_cast<size_t>(limits.bufferBytes);
     size_t have = down_->in().size();
     if (have >= room) return;
-    auto result = down_->read(std::min<size_t>(room - have, 64 * 1024));
+    auto result = down_->read(std::min<size_t>(room - have, size_t{64} * 1024));
     if (result == Connection::ReadResult::Again) return;
     if (result == Connection::ReadResult::Eof || result == Connection::ReadResult::Error) {
       downEof_ = true;
@@ -226,7 +226,7 @@ bool HttpSession::startRequest() {
   beginRequest();
   const auto& limits = listener_->config->http;
 
-  clientIsHttp10 = request_.versionMinor == 0;
+  clientIsHttp10_ = request_.versionMinor == 0;
   clientKeepAlive_ = request_.keepAlive && !draining_;
   method_.assign(request_.method);
   const auto* idField = request_.find("x-request-id");
@@ -255,9 +255,8 @@ bool HttpSession::startRequest() {
   requestStats_ = runtime != nullptr ? runtime->localStats : listener_->unroutedStats;
 
   if (rule_->redirect) {
-    std::string location =
-        routing::redirectLocation(*rule_->redirect, rule_->match.path, "http", request_.host,
-                                  request_.path, request_.query);
+    std::string location = routing::redirectLocation(*rule_->redirect, rule_->match.path, "http",
+                                                     request_.host, request_.path, request_.query);
     localReply(rule_->redirect->statusCode, LocalReason::Redirect, {}, hasBody, location);
     return state_ == State::ReadingHead;
   }
@@ -331,9 +330,8 @@ bool HttpSession::startRequest() {
                              upgradeRequested_,
                              requestFraming_ == http::BodyFraming::Chunked};
   upstreamHead_.clear();
-  writeUpstreamRequestHead(upstreamHead_,
-                           request_, rule_->requestHeaders ? &*rule_->requestHeaders : nullptr,
-                           forwarded);
+  writeUpstreamRequestHead(upstreamHead_, request_,
+                           rule_->requestHeaders ? &*rule_->requestHeaders : nullptr, forwarded);
   if (!rule_->mirrors.empty()) startMirror(*runtime);
   down_->in().consume(request_.headBytes);  // request_ views are invalid from here on
   headScanned_ = 0;
@@ -364,7 +362,8 @@ void HttpSession::startMirror(const RuleRuntime& runtime) {
 
 void HttpSession::teeMirror(std::string_view bytes) {
   if (mirrorRuntime_ == nullptr) return;
-  if (mirrorCopy_.size() + bytes.size() > upstreamHead_.size() + listener_->config->http.bufferBytes) {
+  if (mirrorCopy_.size() + bytes.size() >
+      upstreamHead_.size() + listener_->config->http.bufferBytes) {
     listener_->stats->mirrorsSkipped.inc(mirrorRuntime_->mirrors.size());
     mirrorRuntime_ = nullptr;
     mirrorCopy_.clear();
@@ -479,7 +478,7 @@ void HttpSession::processUpstream() {
     if (response_.status >= 100 && response_.status < 200 && response_.status != 101) {
       // Interim response (e.g. 100 Continue): relay it, then read the final one. HTTP/1.0
       // clients must not receive 1xx (RFC 9110 §15.2).
-      if (!clientIsHttp10) {
+      if (!clientIsHttp10_) {
         downstreamHead_.clear();
         writeDownstreamResponseHead(downstreamHead_, response_, nullptr, ForwardedResponse{});
         down_->send(downstreamHead_.view());
@@ -516,7 +515,7 @@ void HttpSession::processUpstream() {
     responseRemaining_ = response_.contentLength;
     responseKeepAlive_ = response_.keepAlive;
     responseChunks_.reset();
-    decodeResponseChunks_ = responseFraming_ == http::BodyFraming::Chunked && clientIsHttp10;
+    decodeResponseChunks_ = responseFraming_ == http::BodyFraming::Chunked && clientIsHttp10_;
     if (responseFraming_ == http::BodyFraming::UntilClose || decodeResponseChunks_ ||
         (!requestDone_ && requestFraming_ != http::BodyFraming::None)) {
       clientKeepAlive_ = false;
@@ -525,7 +524,7 @@ void HttpSession::processUpstream() {
     ForwardedResponse forwarded;
     forwarded.chunked = responseFraming_ == http::BodyFraming::Chunked && !decodeResponseChunks_;
     forwarded.keepAlive = clientKeepAlive_;
-    forwarded.clientIsHttp10 = clientIsHttp10;
+    forwarded.clientIsHttp10 = clientIsHttp10_;
     downstreamHead_.clear();
     writeDownstreamResponseHead(downstreamHead_, response_,
                                 rule_->responseHeaders ? &*rule_->responseHeaders : nullptr,
@@ -754,8 +753,7 @@ void HttpSession::releaseUpstream(bool reusable) {
   up_->setOwner(nullptr);
   if (reusable && cluster_ != nullptr && endpoint_ >= 0) {
     worker_.pools().put(cluster_->endpointKeys[endpoint_], std::move(up_),
-                        cluster_->config.maxIdlePerEndpoint,
-                        cluster_->config.idleTimeout.count());
+                        cluster_->config.maxIdlePerEndpoint, cluster_->config.idleTimeout.count());
   } else {
     worker_.loop().deferDestroy(std::move(up_));
   }

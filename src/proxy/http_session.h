@@ -51,8 +51,8 @@ class HttpSession final : public Session, public ConnectionOwner {
   void releaseUpstream(bool reusable);
   void releaseEndpoint();
   // Replies made by the proxy itself.
-  void localReply(int status, LocalReason reason, std::string_view reasonName,
-                  bool closeAfter, std::string_view location = {});
+  void localReply(int status, LocalReason reason, std::string_view reasonName, bool closeAfter,
+                  std::string_view location = {});
   void beginRequest();
   void recordResponse(int status);
   // Lifecycle.
@@ -110,7 +110,7 @@ class HttpSession final : public Session, public ConnectionOwner {
   bool responseKeepAlive_ = false;
   bool decodeResponseChunks_ = false;
   bool clientKeepAlive_ = true;
-  bool clientIsHttp10 = false;
+  bool clientIsHttp10_ = false;
   bool upgradeRequested_ = false;
   bool upstreamReused_ = false;
   bool replayed_ = false;

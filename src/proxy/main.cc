@@ -8,13 +8,14 @@
 #include "config/loader.h"
 #include "proxy/proxy_server.h"
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   CLI::App app{"trellis-proxy: the Trellis sidecar and edge proxy"};
   trellis::proxy::ProxyOptions options;
   std::string validatePath;
   std::string logLevel = "info";
-  app.add_option("-c,--config", options.configPath, "YAML configuration file (Listener, Service, "
-                                                    "HTTPRoute resources)");
+  app.add_option("-c,--config", options.configPath,
+                 "YAML configuration file (Listener, Service, "
+                 "HTTPRoute resources)");
   app.add_option("--validate", validatePath,
                  "Check a configuration file and exit (0 = valid, 1 = errors)");
   app.add_option("--concurrency", options.concurrency, "Worker threads (default: one per core)");
@@ -30,11 +31,12 @@ int main(int argc, char** argv) {
 
   if (!validatePath.empty()) {
     auto result = trellis::config::loadFile(validatePath);
-    for (const auto& warning : result.warnings) std::cerr << "warning: " << warning.toString() << "\n";
+    for (const auto& warning : result.warnings)
+      std::cerr << "warning: " << warning.toString() << "\n";
     for (const auto& error : result.errors) std::cerr << error.toString() << "\n";
     if (!result.ok()) return 1;
-    std::cout << validatePath << ": valid (" << result.snapshot->listeners.size()
-              << " listeners, " << result.snapshot->clusters.size() << " clusters)\n";
+    std::cout << validatePath << ": valid (" << result.snapshot->listeners.size() << " listeners, "
+              << result.snapshot->clusters.size() << " clusters)\n";
     return 0;
   }
   if (options.configPath.empty()) {
@@ -49,4 +51,8 @@ int main(int argc, char** argv) {
   }
   trellis::proxy::ProxyServer server(std::move(options));
   return server.run();
+} catch (const std::exception& e) {
+  // Only start-up (option parsing, logger set-up) can throw; the data path does not.
+  std::cerr << "trellis-proxy: " << e.what() << "\n";
+  return 1;
 }

@@ -66,7 +66,9 @@ std::string label(const char* name, const std::string& value) {
 
 constexpr const char* kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
-std::string formatBound(double ms) { return fmt::format("{}", ms / 1000.0); }
+std::string formatBound(double ms) {
+  return fmt::format("{}", ms / 1000.0);
+}
 
 }  // namespace
 
@@ -99,8 +101,7 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
         }
         e.add(hname, "histogram", hhelp, "_bucket|" + base + "," + label("le", "+Inf"),
               static_cast<double>(h.count()));
-        e.add(hname, "histogram", hhelp, "_sum|" + base,
-              static_cast<double>(h.sumMicros()) / 1e6);
+        e.add(hname, "histogram", hhelp, "_sum|" + base, static_cast<double>(h.sumMicros()) / 1e6);
         e.add(hname, "histogram", hhelp, "_count|" + base, static_cast<double>(h.count()));
       }
       for (const auto& [name, s] : listeners) {
@@ -135,20 +136,20 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
         for (size_t i = 1; i < s->parseErrors.size(); ++i) {
           uint64_t v = s->parseErrors[i].value();
           if (v == 0) continue;
-          e.add("trellis_http_parse_errors_total", "counter",
-                "Rejected client input by reason.",
-                l + "," + label("reason", std::string(http::parseErrorName(
-                                              static_cast<http::ParseError>(i)))),
+          e.add("trellis_http_parse_errors_total", "counter", "Rejected client input by reason.",
+                l + "," +
+                    label("reason",
+                          std::string(http::parseErrorName(static_cast<http::ParseError>(i)))),
                 static_cast<double>(v));
         }
         for (size_t i = 0; i < s->localReplies.size(); ++i) {
           uint64_t v = s->localReplies[i].value();
           if (v == 0) continue;
-          e.add("trellis_local_replies_total", "counter",
-                "Responses made by the proxy itself, by reason.",
-                l + "," + label("reason", std::string(localReasonName(
-                                              static_cast<LocalReason>(i)))),
-                static_cast<double>(v));
+          e.add(
+              "trellis_local_replies_total", "counter",
+              "Responses made by the proxy itself, by reason.",
+              l + "," + label("reason", std::string(localReasonName(static_cast<LocalReason>(i)))),
+              static_cast<double>(v));
         }
       }
       for (const auto& [name, s] : clusters) {
@@ -158,8 +159,8 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
         };
         counter("trellis_upstream_connections_opened_total", "New upstream connections.",
                 s->connectionsOpened.value());
-        counter("trellis_upstream_connections_reused_total", "Requests sent on a pooled connection.",
-                s->connectionsReused.value());
+        counter("trellis_upstream_connections_reused_total",
+                "Requests sent on a pooled connection.", s->connectionsReused.value());
         counter("trellis_upstream_connect_failures_total", "Failed upstream connects.",
                 s->connectFailures.value());
         counter("trellis_upstream_connect_timeouts_total", "Upstream connects that timed out.",
@@ -168,8 +169,8 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
                 "Upstream connections lost before the response completed.", s->resets.value());
         counter("trellis_upstream_bad_responses_total", "Unparsable upstream responses.",
                 s->badResponses.value());
-        counter("trellis_upstream_no_healthy_endpoint_total",
-                "Requests with no usable endpoint.", s->noHealthyEndpoint.value());
+        counter("trellis_upstream_no_healthy_endpoint_total", "Requests with no usable endpoint.",
+                s->noHealthyEndpoint.value());
         e.add("trellis_upstream_requests_active", "gauge", "Requests in flight upstream.", l,
               static_cast<double>(s->activeRequests.value()));
         e.add("trellis_upstream_tcp_connections_active", "gauge", "Open TCP relays.", l,
@@ -183,8 +184,8 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
         label("result", "success"), static_cast<double>(process.reloadsSucceeded));
   e.add("trellis_config_reloads_total", "counter", "Configuration reloads by result.",
         label("result", "failure"), static_cast<double>(process.reloadsFailed));
-  e.add("trellis_config_last_reload_success", "gauge",
-        "1 if the last reload attempt succeeded.", "", process.lastReloadOk ? 1 : 0);
+  e.add("trellis_config_last_reload_success", "gauge", "1 if the last reload attempt succeeded.",
+        "", process.lastReloadOk ? 1 : 0);
   e.add("trellis_workers", "gauge", "Worker threads.", "", static_cast<double>(process.workers));
   return e.render();
 }

@@ -187,9 +187,8 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
     for (const auto& [name, cluster] : active_->snapshot->clusters) {
       nlohmann::json endpoints = nlohmann::json::array();
       for (const auto& endpoint : cluster.endpoints) {
-        endpoints.push_back({{"address", endpoint.host},
-                             {"port", endpoint.port},
-                             {"weight", endpoint.weight}});
+        endpoints.push_back(
+            {{"address", endpoint.host}, {"port", endpoint.port}, {"weight", endpoint.weight}});
       }
       upstream::ClusterStats sum;
       uint64_t opened = 0, reused = 0, failures = 0, resets = 0;
@@ -220,9 +219,9 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
     } else {
       std::string errors = reload();
       response.status = errors.empty() ? 200 : 400;
-      response.body = errors.empty() ? "reloaded: version " +
-                                           std::to_string(process_.configVersion) + "\n"
-                                     : errors;
+      response.body = errors.empty()
+                          ? "reloaded: version " + std::to_string(process_.configVersion) + "\n"
+                          : errors;
     }
   } else {
     response.status = 404;

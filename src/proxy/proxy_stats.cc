@@ -4,19 +4,32 @@ namespace trellis::proxy {
 
 std::string_view localReasonName(LocalReason reason) {
   switch (reason) {
-    case LocalReason::RouteNotFound: return "route_not_found";
-    case LocalReason::NoBackend: return "no_backend";
-    case LocalReason::NoHealthyEndpoint: return "no_healthy_endpoint";
-    case LocalReason::UpstreamConnectFailure: return "upstream_connect_failure";
-    case LocalReason::UpstreamConnectTimeout: return "upstream_connect_timeout";
-    case LocalReason::UpstreamReset: return "upstream_reset";
-    case LocalReason::UpstreamBadResponse: return "upstream_bad_response";
-    case LocalReason::RequestBodyTooLarge: return "request_body_too_large";
-    case LocalReason::RequestHeaderTimeout: return "request_header_timeout";
-    case LocalReason::Redirect: return "redirect";
-    case LocalReason::BadRequest: return "bad_request";
-    case LocalReason::Draining: return "draining";
-    case LocalReason::kCount: break;
+    case LocalReason::RouteNotFound:
+      return "route_not_found";
+    case LocalReason::NoBackend:
+      return "no_backend";
+    case LocalReason::NoHealthyEndpoint:
+      return "no_healthy_endpoint";
+    case LocalReason::UpstreamConnectFailure:
+      return "upstream_connect_failure";
+    case LocalReason::UpstreamConnectTimeout:
+      return "upstream_connect_timeout";
+    case LocalReason::UpstreamReset:
+      return "upstream_reset";
+    case LocalReason::UpstreamBadResponse:
+      return "upstream_bad_response";
+    case LocalReason::RequestBodyTooLarge:
+      return "request_body_too_large";
+    case LocalReason::RequestHeaderTimeout:
+      return "request_header_timeout";
+    case LocalReason::Redirect:
+      return "redirect";
+    case LocalReason::BadRequest:
+      return "bad_request";
+    case LocalReason::Draining:
+      return "draining";
+    case LocalReason::kCount:
+      break;
   }
   return "unknown";
 }

@@ -19,7 +19,7 @@ namespace trellis::proxy {
 /// Why the proxy answered a request itself (also sent as `x-trellis-reason`).
 enum class LocalReason : uint8_t {
   RouteNotFound,
-  NoBackend,              // every backendRef has weight 0, or refers to a missing service
+  NoBackend,  // every backendRef has weight 0, or refers to a missing service
   NoHealthyEndpoint,
   UpstreamConnectFailure,
   UpstreamConnectTimeout,
@@ -28,7 +28,7 @@ enum class LocalReason : uint8_t {
   RequestBodyTooLarge,
   RequestHeaderTimeout,
   Redirect,
-  BadRequest,             // parse errors; the parser's own name is used as reason
+  BadRequest,  // parse errors; the parser's own name is used as reason
   Draining,
   kCount
 };
@@ -53,7 +53,7 @@ struct ListenerStats {
   Counter bytesSent;
   Counter acceptPauses;  // accept() failed for lack of descriptors or memory
   Counter mirrorsSent;
-  Counter mirrorsSkipped;  // body not buffered, or no endpoint
+  Counter mirrorsSkipped;               // body not buffered, or no endpoint
   std::array<Counter, 16> parseErrors;  // by http::ParseError
   std::array<Counter, static_cast<size_t>(LocalReason::kCount)> localReplies;
 };

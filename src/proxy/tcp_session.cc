@@ -27,7 +27,9 @@ void TcpSession::begin() {
   if (!start()) close();
 }
 
-TcpSession::~TcpSession() { listener_->stats->connectionsActive.sub(); }
+TcpSession::~TcpSession() {
+  listener_->stats->connectionsActive.sub();
+}
 
 bool TcpSession::start() {
   cluster_ = listener_->tcpCluster;

@@ -76,7 +76,9 @@ Worker::~Worker() {
   join();
 }
 
-void Worker::stop() { loop_.stop(); }
+void Worker::stop() {
+  loop_.stop();
+}
 
 void Worker::start(std::shared_ptr<const ActiveConfig> config,
                    std::function<void(const std::string&)> onListening) {
@@ -101,7 +103,7 @@ void Worker::applyConfig(std::shared_ptr<const ActiveConfig> config) {
   });
 }
 
-std::string Worker::apply(std::shared_ptr<const ActiveConfig> active) {
+std::string Worker::apply(const std::shared_ptr<const ActiveConfig>& active) {
   auto next = std::make_shared<WorkerConfig>();
   next->active = active;
   const config::Snapshot& snapshot = *active->snapshot;

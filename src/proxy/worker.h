@@ -39,7 +39,7 @@ struct ListenerRuntime {
   const config::Listener* config = nullptr;
   const routing::RouteTable* routes = nullptr;
   ListenerStats* stats = nullptr;
-  RequestStats* unroutedStats = nullptr;          // requests that matched no rule / bad input
+  RequestStats* unroutedStats = nullptr;  // requests that matched no rule / bad input
   upstream::ClusterRuntime* tcpCluster = nullptr;
   RequestStats* tcpStats = nullptr;
 };
@@ -89,7 +89,7 @@ class Worker {
 
  private:
   class ListenSocket;
-  std::string apply(std::shared_ptr<const ActiveConfig> config);
+  std::string apply(const std::shared_ptr<const ActiveConfig>& config);
   void maybeFinishDrain();
 
   int index_;

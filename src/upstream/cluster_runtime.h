@@ -20,8 +20,8 @@ struct ClusterStats {
   Counter connectionsReused;
   Counter connectFailures;
   Counter connectTimeouts;
-  Counter resets;           // upstream closed or reset before the response completed
-  Counter badResponses;     // unparseable response
+  Counter resets;        // upstream closed or reset before the response completed
+  Counter badResponses;  // unparseable response
   Counter noHealthyEndpoint;
   Gauge activeRequests;
   Gauge activeConnections;

@@ -5,7 +5,9 @@ namespace trellis::upstream {
 /// An idle connection and its watchdogs; any event or the timer drops it.
 struct ConnectionPools::Idle final : ConnectionOwner {
   Idle(ConnectionPools& pools, std::string key, std::unique_ptr<Connection> c)
-      : pools(pools), key(std::move(key)), connection(std::move(c)),
+      : pools(pools),
+        key(std::move(key)),
+        connection(std::move(c)),
         timer([this] { this->pools.drop(this->key, this); }) {}
   void onConnectionEvent(Connection&, uint32_t events) override {
     // EPOLLOUT edges are harmless; anything readable (data, FIN, error) ends reuse.
@@ -20,7 +22,9 @@ struct ConnectionPools::Idle final : ConnectionOwner {
 
 ConnectionPools::ConnectionPools(EventLoop& loop) : loop_(loop) {}
 
-ConnectionPools::~ConnectionPools() { clear(); }
+ConnectionPools::~ConnectionPools() {
+  clear();
+}
 
 std::unique_ptr<Connection> ConnectionPools::take(const std::string& endpointKey) {
   auto it = pools_.find(endpointKey);

@@ -24,8 +24,8 @@ class ConnectionPools {
   /// An idle connection to `endpointKey`, or null.
   std::unique_ptr<Connection> take(const std::string& endpointKey);
   /// Parks `connection` for reuse; closes it when the pool is at `maxIdle`.
-  void put(const std::string& endpointKey, std::unique_ptr<Connection> connection,
-           uint32_t maxIdle, uint64_t idleTimeoutMs);
+  void put(const std::string& endpointKey, std::unique_ptr<Connection> connection, uint32_t maxIdle,
+           uint64_t idleTimeoutMs);
   size_t idleCount() const { return idleTotal_; }
   /// Closes every idle connection (shutdown).
   void clear();

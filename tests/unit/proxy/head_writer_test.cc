@@ -80,8 +80,9 @@ TEST(HeadWriter, KeepsUpgradeOnlyForUpgrades) {
 }
 
 TEST(HeadWriter, ResponseConnectionHandling) {
-  std::string text = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n"
-                     "Keep-Alive: timeout=4\r\nX-Resp: v\r\n\r\n";
+  std::string text =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n"
+      "Keep-Alive: timeout=4\r\nX-Resp: v\r\n\r\n";
   http::ResponseHead head;
   http::ParseError error;
   ASSERT_EQ(http::parseResponseHead(text.data(), text.size(), http::Limits{}, "GET", head, error),
