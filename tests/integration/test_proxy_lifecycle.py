@@ -183,6 +183,46 @@ class ShutdownTest(ProxyTestCase):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
+    def test_drain_deadline_cuts_long_requests(self):
+        echo = self.start_echo("slow")
+        port = free_port()
+        proxy = self.start_proxy(listener("web", port) + service("slow", [echo.port]) +
+                                 route("r", "web", simple_rule("slow")),
+                                 extra_args=["--drain-timeout-ms", "300"])
+        conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(conn.close)
+        conn.sendall(b"GET /?delay=5s HTTP/1.1\r\nHost: a\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while proxy.metric("trellis_upstream_requests_active") < 1:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        start = time.monotonic()
+        proxy.signal(signal.SIGTERM)
+        self.assertEqual(proxy.wait_exit(10), 0)
+        self.assertLess(time.monotonic() - start, 2.5)
+        self.assertEqual(conn.recv(100), b"")  # the cut request's connection is closed
+
+
+class Ipv6Test(ProxyTestCase):
+    def test_ipv6_listener_and_endpoint(self):
+        echo = self.start_echo("v6", listen=["[::1]:0"])
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+        config = (listener("web6", port).replace("address: 127.0.0.1", "address: \"::1\"") +
+                  service("v6", [echo.port]).replace("address: 127.0.0.1", "address: \"::1\"") +
+                  route("r", "web6", simple_rule("v6")))
+        self.start_proxy(config)
+        conn = socket.create_connection(("::1", port), timeout=5)
+        self.addCleanup(conn.close)
+        conn.sendall(b"GET /six HTTP/1.1\r\nHost: v6\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        self.assertIn(b'"path":"/six"', data)
+        self.assertIn(b'"x-forwarded-for":["::1"]', data)
+
+
 class BoundedMemoryTest(ProxyTestCase):
     def test_slow_reader_does_not_grow_memory(self):
         proxy, port, echoes = self.simple_mesh(http={"bufferBytes": 65536})
