@@ -203,6 +203,37 @@ class ShutdownTest(ProxyTestCase):
         self.assertEqual(conn.recv(100), b"")  # the cut request's connection is closed
 
 
+class MultiWorkerTest(ProxyTestCase):
+    def test_two_workers_serve_reload_and_sum_stats(self):
+        a, b = self.start_echo("a"), self.start_echo("b")
+        port = free_port()
+        base = listener("web", port) + service("a", [a.port]) + service("b", [b.port])
+        proxy = self.start_proxy(base + route("r", "web", simple_rule("a")), concurrency=2)
+
+        def burst(expected):
+            results = []
+
+            def client():
+                with RawConnection(port) as conn:
+                    for _ in range(5):
+                        conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                        results.append(conn.read_response().json()["service"])
+
+            threads = [threading.Thread(target=client) for _ in range(20)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(results, [expected] * 100)
+
+        burst("a")
+        self.assertEqual(proxy.reload(base + route("r", "web", simple_rule("b")))[0], 200)
+        burst("b")  # every worker switched
+        self.assertEqual(proxy.metric("trellis_http_requests_total", code_class="2xx"), 200)
+        self.assertEqual(proxy.metric("trellis_downstream_connections_total"), 40)
+        self.assertEqual(proxy.metric("trellis_workers"), 2)
+
+
 class Ipv6Test(ProxyTestCase):
     def test_ipv6_listener_and_endpoint(self):
         echo = self.start_echo("v6", listen=["[::1]:0"])
@@ -236,6 +267,46 @@ class BoundedMemoryTest(ProxyTestCase):
             grown = rss_kib(pid) - before
             self.assertGreater(got, 0)
         self.assertLess(grown, 8 * 1024, f"RSS grew {grown} KiB for one slow reader")
+
+    def test_slow_upstream_reader_pauses_the_client(self):
+        """A client uploading to an upstream that does not read is paused by TCP flow control,
+        not buffered: the proxy holds at most about bufferBytes of the body."""
+        import socketserver
+        stalled = threading.Event()
+
+        class NeverReads(socketserver.BaseRequestHandler):
+            def handle(self):
+                self.request.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+                stalled.wait(10)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), NeverReads)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        self.addCleanup(stalled.set)
+        port = free_port()
+        proxy = self.start_proxy(listener("web", port, http={"bufferBytes": 65536}) +
+                                 service("sink", [server.server_address[1]]) +
+                                 route("r", "web", simple_rule("sink")))
+        before = rss_kib(proxy.proc.pid)
+        conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(conn.close)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        conn.sendall(b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\n")
+        conn.setblocking(False)
+        sent = 0
+        chunk = b"u" * 65536
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # push as fast as the proxy lets us for one second
+            try:
+                sent += conn.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.01)
+        grown = rss_kib(proxy.proc.pid) - before
+        # Kernel buffers on three sockets plus the proxy's bounded buffer: a few MiB at most.
+        self.assertLess(sent, 16 * 1024 * 1024, f"{sent} bytes accepted: not paused")
+        self.assertLess(grown, 8 * 1024, f"RSS grew {grown} KiB while the upstream stalled")
 
     def test_thousand_idle_clients_stay_small(self):
         proxy, port, echoes = self.simple_mesh()
