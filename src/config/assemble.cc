@@ -1,10 +1,12 @@
 // Resolves references between resources and builds the Snapshot: Services become clusters,
-// HTTPRoutes are flattened into per-match RouteRules and attached to their Listeners.
+// HTTPRoutes and GRPCRoutes are flattened into per-match RouteRules and attached to their
+// Listeners.
 
 #include <fmt/format.h>
 
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "config/resources.h"
 
@@ -149,8 +151,8 @@ std::set<size_t> attachments(const RouteDef& route, const std::vector<ListenerDe
     if (ref.group != "trellis.dev" || ref.kind != "Listener") {
       diagnostics.warning(ref.at,
                           fmt::format("parentRef {}/{} {}/{} ignored: trellis-proxy attaches "
-                                      "HTTPRoutes to trellis.dev Listeners only",
-                                      ref.group, ref.kind, ref.ns, ref.name));
+                                      "{}s to trellis.dev Listeners only",
+                                      ref.group, ref.kind, ref.ns, ref.name, route.meta.kind));
       continue;
     }
     size_t index = 0;
@@ -181,9 +183,52 @@ std::set<size_t> attachments(const RouteDef& route, const std::vector<ListenerDe
     attached.insert(index);
   }
   if (attached.empty()) {
-    diagnostics.warning(route.meta.at, "HTTPRoute is not attached to any Listener");
+    diagnostics.warning(route.meta.at,
+                        fmt::format("{} is not attached to any Listener", route.meta.kind));
   }
   return attached;
+}
+
+// Whether some host matches both hostname lists (empty = any host; "*.x" wildcards).
+bool hostnamesIntersect(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  if (a.empty() || b.empty()) return true;
+  auto covers = [](std::string_view wildcard, std::string_view name) {
+    // "*.example.com" covers "a.example.com", "*.a.example.com" and itself.
+    std::string_view suffix = wildcard.substr(1);
+    return name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+  };
+  for (const std::string& x : a) {
+    for (const std::string& y : b) {
+      if (x == y || (x.starts_with("*.") && covers(x, y)) ||
+          (y.starts_with("*.") && covers(y, x))) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// Gateway API: an HTTPRoute and a GRPCRoute on one Listener must not share a hostname; the
+// older route (then the first by namespace/name) is accepted. Returns the route that takes
+// `listener` from routes[order], or null. Routes without a timestamp are the oldest, in
+// configuration order, as in routing precedence.
+const RouteDef* crossKindWinner(const std::vector<RouteDef>& routes,
+                                const std::vector<std::set<size_t>>& attached, size_t order,
+                                size_t listener) {
+  auto key = [&routes](size_t index) {
+    const ResourceMeta& meta = routes[index].meta;
+    return std::make_tuple(meta.creationTimestamp, meta.creationTimestamp == 0 ? index : 0,
+                           meta.qualifiedName(), index);
+  };
+  const RouteDef& route = routes[order];
+  for (size_t other = 0; other < routes.size(); ++other) {
+    const RouteDef& candidate = routes[other];
+    if (candidate.meta.kind == route.meta.kind || attached[other].count(listener) == 0) continue;
+    if (key(other) < key(order) && hostnamesIntersect(candidate.hostnames, route.hostnames)) {
+      return &candidate;
+    }
+  }
+  return nullptr;
 }
 
 // Memory a copy of `rules` takes, roughly: what the load budget charges per attached listener.
@@ -223,6 +268,10 @@ std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& di
   buildClusters(resources.services, *snapshot);
   Resolver resolver(resources.services, diagnostics);
   buildListeners(resources.listeners, resolver, diagnostics, *snapshot);
+  std::vector<std::set<size_t>> attached;
+  for (const RouteDef& route : resources.routes) {
+    attached.push_back(attachments(route, resources.listeners, diagnostics));
+  }
   for (size_t order = 0; order < resources.routes.size(); ++order) {
     const RouteDef& route = resources.routes[order];
     std::vector<RouteRule> rules =
@@ -230,7 +279,17 @@ std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& di
     // Flattening copied each rule's filters once per match; attaching copies all per listener.
     size_t copyBytes = approximateBytes(rules);
     if (!diagnostics.charge(copyBytes, route.meta.at)) break;
-    for (size_t index : attachments(route, resources.listeners, diagnostics)) {
+    for (size_t index : attached[order]) {
+      if (const RouteDef* winner = crossKindWinner(resources.routes, attached, order, index)) {
+        diagnostics.warning(
+            route.meta.at,
+            fmt::format("{} not attached to Listener {}: its hostnames overlap "
+                        "those of {} {}, which takes precedence (older, or "
+                        "first by namespace/name)",
+                        route.meta.kind, resources.listeners[index].meta.qualifiedName(),
+                        winner->meta.kind, winner->meta.qualifiedName()));
+        continue;
+      }
       if (!diagnostics.charge(copyBytes, route.meta.at)) break;
       snapshot->listeners[index].routes.routes.push_back(
           RouteTableConfig::HostRules{route.hostnames, rules});

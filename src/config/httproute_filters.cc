@@ -135,23 +135,25 @@ struct FilterType {
   std::string_view name;
   std::string_view field;  // the member holding its configuration
   bool supported;
+  bool grpc;  // a GRPCRouteFilter type too
 };
 
 constexpr FilterType kFilterTypes[] = {
-    {"RequestHeaderModifier", "requestHeaderModifier", true},
-    {"ResponseHeaderModifier", "responseHeaderModifier", true},
-    {"RequestMirror", "requestMirror", true},
-    {"RequestRedirect", "requestRedirect", true},
-    {"URLRewrite", "urlRewrite", true},
-    {"ExtensionRef", "extensionRef", false},
-    {"CORS", "cors", false},
-    {"ExternalAuth", "externalAuth", false},
+    {"RequestHeaderModifier", "requestHeaderModifier", true, true},
+    {"ResponseHeaderModifier", "responseHeaderModifier", true, true},
+    {"RequestMirror", "requestMirror", true, true},
+    {"RequestRedirect", "requestRedirect", true, false},
+    {"URLRewrite", "urlRewrite", true, false},
+    {"ExtensionRef", "extensionRef", false, true},
+    {"CORS", "cors", false, false},
+    {"ExternalAuth", "externalAuth", false, false},
 };
 
 }  // namespace
 
 RuleFilterInfo parseRuleFilters(Scope& scope, const Value& value, const std::string& routeNamespace,
-                                RuleDef& rule) {
+                                RuleDef& rule, std::string_view routeKind) {
+  const bool grpc = routeKind == "GRPCRoute";
   RuleFilterInfo info;
   std::set<std::string_view> seenTypes;
   for (const Value& item : scope.list(value, kMaxFilters)) {
@@ -168,8 +170,15 @@ RuleFilterInfo parseRuleFilters(Scope& scope, const Value& value, const std::str
     }
     if (type == nullptr) {
       std::vector<std::string_view> names;
-      for (const FilterType& candidate : kFilterTypes) names.push_back(candidate.name);
+      for (const FilterType& candidate : kFilterTypes) {
+        if (candidate.grpc || !grpc) names.push_back(candidate.name);
+      }
       scope.error(typeValue, Scope::unknownValueMessage(*typeName, names));
+      continue;
+    }
+    if (grpc && !type->grpc) {
+      scope.error(typeValue,
+                  fmt::format("filter type {} is not supported for GRPCRoute", type->name));
       continue;
     }
     if (!type->supported) {

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "config/resources.h"
 
@@ -14,8 +15,9 @@ struct RuleFilterInfo {
   std::optional<Location> redirectAt;            // the RequestRedirect filter
 };
 
-/// Parses `spec.rules[i].filters` into `rule.actions` and `rule.mirrors`.
+/// Parses `spec.rules[i].filters` into `rule.actions` and `rule.mirrors`. `routeKind` is
+/// "HTTPRoute" or "GRPCRoute" (which admits only the header modifiers and RequestMirror).
 RuleFilterInfo parseRuleFilters(Scope& scope, const Value& value, const std::string& routeNamespace,
-                                RuleDef& rule);
+                                RuleDef& rule, std::string_view routeKind = "HTTPRoute");
 
 }  // namespace trellis::config

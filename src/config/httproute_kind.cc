@@ -9,6 +9,7 @@
 
 #include "config/httproute_filters.h"
 #include "config/resources.h"
+#include "config/route_parts.h"
 #include "config/syntax.h"
 
 namespace trellis::config {
@@ -237,6 +238,19 @@ void parseParentRefs(Scope& scope, const Value& value, RouteDef& route) {
 }
 
 }  // namespace
+
+std::shared_ptr<const re2::RE2> compileRouteRegex(Scope& scope, const Value& at,
+                                                  const std::string& pattern) {
+  return compileRegex(scope, at, pattern);
+}
+
+std::vector<ValueMatch> parseHeaderMatches(Scope& scope, const Value& value) {
+  return parseValueMatches(scope, value, true);
+}
+
+void parseRouteParentRefs(Scope& scope, const Value& value, RouteDef& route) {
+  parseParentRefs(scope, value, route);
+}
 
 void parseHttpRoute(Scope& scope, ResourceMeta meta, const Value& specValue, Resources& out) {
   RouteDef route;

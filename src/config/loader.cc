@@ -23,7 +23,7 @@ namespace {
 constexpr std::string_view kGatewayApi = "gateway.networking.k8s.io/v1";
 constexpr std::string_view kTrellisApi = "trellis.dev/v1alpha1";
 
-enum class Kind { HttpRoute, Listener, Service };
+enum class Kind { HttpRoute, GrpcRoute, Listener, Service };
 
 struct KindInfo {
   std::string_view apiVersion;
@@ -33,6 +33,7 @@ struct KindInfo {
 
 constexpr KindInfo kKinds[] = {
     {kGatewayApi, "HTTPRoute", Kind::HttpRoute},
+    {kGatewayApi, "GRPCRoute", Kind::GrpcRoute},
     {kTrellisApi, "Listener", Kind::Listener},
     {kTrellisApi, "Service", Kind::Service},
 };
@@ -194,6 +195,9 @@ class DocumentLoader {
     switch (*kind) {
       case Kind::HttpRoute:
         parseHttpRoute(scope, std::move(resourceMeta), spec, target);
+        break;
+      case Kind::GrpcRoute:
+        parseGrpcRoute(scope, std::move(resourceMeta), spec, target);
         break;
       case Kind::Listener:
         parseListener(scope, std::move(resourceMeta), spec, target);

@@ -105,6 +105,7 @@ std::optional<ServiceRef> parseServiceRef(Scope& scope, const Value& value, RefF
 void parseService(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseListener(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseHttpRoute(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+void parseGrpcRoute(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 
 /// Resolves references and builds the snapshot. Returns null if any error was reported (now or
 /// before).
