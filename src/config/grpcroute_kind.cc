@@ -68,7 +68,7 @@ PathMatch regexPath(Scope& scope, const Value& at, std::string pattern) {
 }
 
 // GRPCMethodMatch → the path match described at the top of this file.
-PathMatch parseMethodMatch(Scope& scope, const Value& value) {
+PathMatch parseMethodMatch(Scope& scope, const Value& value, GrpcMethodRank& rank) {
   PathMatch every;  // PathPrefix "/"
   auto object = scope.object(value, {"type", "service", "method"});
   if (!object) return every;
@@ -81,6 +81,11 @@ PathMatch parseMethodMatch(Scope& scope, const Value& value) {
   // An empty string means "any", as an absent field does.
   const bool hasService = service && !service->empty();
   const bool hasMethod = method && !method->empty();
+  // A leading '.' (fully-qualified protobuf name) does not make a service more specific.
+  const bool leadingDot = hasService && service->front() == '.';
+  rank.serviceChars = hasService ? static_cast<uint32_t>(service->size() - leadingDot) : 0;
+  rank.methodChars = hasMethod ? static_cast<uint32_t>(method->size()) : 0;
+  rank.regex = typeValue.present && regex.value_or(false);
   const bool readable =
       (!serviceValue.present || service.has_value()) && (!methodValue.present || method);
   if (!hasService && !hasMethod) {
@@ -134,7 +139,9 @@ RouteMatch parseMatch(Scope& scope, const Value& value) {
   RouteMatch match;
   auto object = scope.object(value, {"method", "headers"});
   if (!object) return match;
-  match.path = parseMethodMatch(scope, object->get("method"));
+  GrpcMethodRank rank;
+  match.path = parseMethodMatch(scope, object->get("method"), rank);
+  match.grpc = rank;
   match.headers = parseHeaderMatches(scope, object->get("headers"));
   return match;
 }

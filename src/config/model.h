@@ -74,11 +74,20 @@ struct ValueMatch {
   std::shared_ptr<const re2::RE2> regex;  // set when type == RegularExpression
 };
 
+/// GRPCRoute precedence inputs: the Gateway API ranks gRPC matches by the characters of the
+/// matching service, then of the method, which the path translation alone cannot express.
+struct GrpcMethodRank {
+  bool regex = false;  // RegularExpression matches rank after Exact ones (as paths do)
+  uint32_t serviceChars = 0;
+  uint32_t methodChars = 0;
+};
+
 struct RouteMatch {
   PathMatch path;
   std::vector<ValueMatch> headers;
   std::vector<ValueMatch> queryParams;
-  std::optional<std::string> method;  // upper case, e.g. "GET"
+  std::optional<std::string> method;   // upper case, e.g. "GET"
+  std::optional<GrpcMethodRank> grpc;  // set for matches translated from a GRPCRoute
 };
 
 struct HeaderModifier {

@@ -58,7 +58,13 @@ auto precedenceKey(const config::RouteRule& r, size_t headerCount, size_t queryC
   const auto& m = r.match;
   const bool hasMethod = m.method.has_value() && !m.method->empty();
   const uint32_t orderWithoutTimestamp = r.creationTimestamp == 0 ? r.routeOrder : 0;
-  return std::make_tuple(pathRank(m.path.type), -static_cast<int64_t>(m.path.value.size()),
+  // GRPCRoute: longest matching service first, then longest method (Gateway API), whatever
+  // path shape the translation produced.
+  const int rank = m.grpc ? (m.grpc->regex ? 1 : 0) : pathRank(m.path.type);
+  const int64_t length =
+      m.grpc ? (static_cast<int64_t>(m.grpc->serviceChars) << 32) + m.grpc->methodChars
+             : static_cast<int64_t>(m.path.value.size());
+  return std::make_tuple(rank, -length,
                          !hasMethod, -static_cast<int64_t>(headerCount),
                          -static_cast<int64_t>(queryCount), r.creationTimestamp,
                          orderWithoutTimestamp, std::string_view(r.routeName), r.routeOrder,

@@ -204,6 +204,33 @@ TEST(GrpcRouteValidTest, RouteTableRoutesCallsByServiceAndMethod) {
   EXPECT_EQ(routeTo(table, "other.example.com", "/helloworld.Greeter/SayHello"), "");
 }
 
+// Gateway API GRPCRoute precedence: the longest matching service wins over a method match,
+// whatever the order of the rules and the length of the translated path expressions; Exact
+// matches rank before RegularExpression ones (our choice, as for HTTPRoute paths).
+TEST(GrpcRouteValidTest, ServiceMatchOutranksMethodMatch) {
+  LoadResult result = load(config(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: ranks}
+spec:
+  parentRefs: [{group: trellis.dev, kind: Listener, name: web}]
+  rules:
+  - matches: [{method: {method: AVeryLongMethodNameIndeed}}]
+    backendRefs: [{name: method}]
+  - matches: [{method: {service: a.B}}]
+    backendRefs: [{name: service}]
+  - matches: [{method: {service: a.B, method: AVeryLongMethodNameIndeed}}]
+    backendRefs: [{name: exact}]
+  - matches: [{method: {type: RegularExpression, service: "a\\.B.*"}}]
+    backendRefs: [{name: regex}]
+)"));
+  ASSERT_TRUE(result.ok()) << describe(result);
+  routing::RouteTable table(result.snapshot->listeners.at(0).routes);
+  EXPECT_EQ(routeTo(table, "h", "/a.B/AVeryLongMethodNameIndeed"), "default/exact:80");
+  EXPECT_EQ(routeTo(table, "h", "/a.B/Other"), "default/service:80");  // Exact before regex
+  EXPECT_EQ(routeTo(table, "h", "/a.Bc/Other"), "default/regex:80");
+  EXPECT_EQ(routeTo(table, "h", "/x.Y/AVeryLongMethodNameIndeed"), "default/method:80");
+}
+
 constexpr std::string_view kHttpRoute = R"(apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: web, creationTimestamp: "2024-01-01T00:00:00Z"}
