@@ -64,8 +64,7 @@ auto precedenceKey(const config::RouteRule& r, size_t headerCount, size_t queryC
   const int64_t length =
       m.grpc ? (static_cast<int64_t>(m.grpc->serviceChars) << 32) + m.grpc->methodChars
              : static_cast<int64_t>(m.path.value.size());
-  return std::make_tuple(rank, -length,
-                         !hasMethod, -static_cast<int64_t>(headerCount),
+  return std::make_tuple(rank, -length, !hasMethod, -static_cast<int64_t>(headerCount),
                          -static_cast<int64_t>(queryCount), r.creationTimestamp,
                          orderWithoutTimestamp, std::string_view(r.routeName), r.routeOrder,
                          r.ruleIndex, r.matchIndex);
