@@ -24,7 +24,6 @@
 namespace trellis::config {
 namespace {
 
-constexpr size_t kMaxHostnames = 16;
 constexpr size_t kMaxRules = 16;
 constexpr size_t kMaxMatchesPerRule = 8;
 constexpr size_t kMaxBackendRefs = 16;
@@ -186,12 +185,7 @@ void parseGrpcRoute(Scope& scope, ResourceMeta meta, const Value& specValue, Res
   auto spec = scope.object(specValue, {"parentRefs", "hostnames", "rules"});
   if (spec) {
     parseRouteParentRefs(scope, spec->get("parentRefs"), route);
-    for (const Value& item : scope.list(spec->get("hostnames"), kMaxHostnames)) {
-      auto hostname = scope.string(item, 253);
-      if (hostname && scope.check(item, syntax::checkHostname(*hostname, true))) {
-        route.hostnames.push_back(*hostname);
-      }
-    }
+    parseRouteHostnames(scope, spec->get("hostnames"), route);
     Value rulesValue = spec->get("rules");
     std::set<std::string> ruleNames;
     for (const Value& item : scope.list(rulesValue, kMaxRules)) {

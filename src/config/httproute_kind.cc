@@ -252,18 +252,22 @@ void parseRouteParentRefs(Scope& scope, const Value& value, RouteDef& route) {
   parseParentRefs(scope, value, route);
 }
 
+void parseRouteHostnames(Scope& scope, const Value& value, RouteDef& route) {
+  for (const Value& item : scope.list(value, kMaxHostnames)) {
+    auto hostname = scope.string(item, 253);
+    if (hostname && scope.check(item, syntax::checkHostname(*hostname, true))) {
+      route.hostnames.push_back(*hostname);
+    }
+  }
+}
+
 void parseHttpRoute(Scope& scope, ResourceMeta meta, const Value& specValue, Resources& out) {
   RouteDef route;
   route.meta = std::move(meta);
   auto spec = scope.object(specValue, {"parentRefs", "hostnames", "rules"});
   if (spec) {
     parseParentRefs(scope, spec->get("parentRefs"), route);
-    for (const Value& item : scope.list(spec->get("hostnames"), kMaxHostnames)) {
-      auto hostname = scope.string(item, 253);
-      if (hostname && scope.check(item, syntax::checkHostname(*hostname, true))) {
-        route.hostnames.push_back(*hostname);
-      }
-    }
+    parseRouteHostnames(scope, spec->get("hostnames"), route);
     Value rulesValue = spec->get("rules");
     std::set<std::string> ruleNames;
     size_t totalMatches = 0;

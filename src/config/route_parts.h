@@ -18,5 +18,7 @@ std::shared_ptr<const re2::RE2> compileRouteRegex(Scope& scope, const Value& at,
 std::vector<ValueMatch> parseHeaderMatches(Scope& scope, const Value& value);
 /// spec.parentRefs into `route.parentRefs` (defaults to the route's namespace).
 void parseRouteParentRefs(Scope& scope, const Value& value, RouteDef& route);
+/// spec.hostnames of an HTTPRoute or GRPCRoute (Gateway API hostname syntax, wildcards allowed).
+void parseRouteHostnames(Scope& scope, const Value& value, RouteDef& route);
 
 }  // namespace trellis::config

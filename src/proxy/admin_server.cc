@@ -8,6 +8,7 @@
 
 #include "common/connection.h"
 #include "http/http1_parser.h"
+#include "http/status.h"
 #include "proxy/local_reply.h"
 
 namespace trellis::proxy {
@@ -45,7 +46,7 @@ class AdminServer::Client final : public ConnectionOwner {
         response = server_.handler_(head.method, head.path);
       }
       std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                        std::string(reasonPhrase(response.status)) +
+                        std::string(http::reasonPhrase(response.status)) +
                         "\r\ncontent-type: " + response.contentType +
                         "\r\ncontent-length: " + std::to_string(response.body.size()) +
                         "\r\nconnection: close\r\n\r\n";

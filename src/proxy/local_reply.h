@@ -9,9 +9,6 @@
 
 namespace trellis::proxy {
 
-/// Standard reason phrase for a status code ("Not Found"), or "Unknown".
-std::string_view reasonPhrase(int status);
-
 /// Appends a complete HTTP/1.1 response (head and a short text body) to `out`.
 void writeLocalReply(Buffer& out, int status, std::string_view reason, std::string_view requestId,
                      std::string_view location, bool keepAlive);

@@ -190,7 +190,6 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
         endpoints.push_back(
             {{"address", endpoint.host}, {"port", endpoint.port}, {"weight", endpoint.weight}});
       }
-      upstream::ClusterStats sum;
       uint64_t opened = 0, reused = 0, failures = 0, resets = 0;
       int64_t active = 0;
       for (const auto& shard : stats_) {

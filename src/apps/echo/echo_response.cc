@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "http/status.h"
+
 namespace trellis::echo {
 
 EchoIdentity makeEchoIdentity(std::string service, std::string instance) {
@@ -84,70 +86,9 @@ void appendEchoJsonEnd(uint64_t bodyBytes, std::string& out) {
   fmt::format_to(std::back_inserter(out), "{}}}\n", bodyBytes);
 }
 
-std::string_view reasonPhrase(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 101:
-      return "Switching Protocols";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 204:
-      return "No Content";
-    case 206:
-      return "Partial Content";
-    case 301:
-      return "Moved Permanently";
-    case 302:
-      return "Found";
-    case 304:
-      return "Not Modified";
-    case 307:
-      return "Temporary Redirect";
-    case 308:
-      return "Permanent Redirect";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Content Too Large";
-    case 414:
-      return "URI Too Long";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return "Unknown";
-  }
-}
-
 void appendResponseHead(const EchoIdentity& identity, const ResponseSpec& spec, std::string& out) {
   auto it = std::back_inserter(out);
-  fmt::format_to(it, "HTTP/1.1 {} {}\r\n", spec.status, reasonPhrase(spec.status));
+  fmt::format_to(it, "HTTP/1.1 {} {}\r\n", spec.status, http::reasonPhrase(spec.status));
   out += identity.headerLines;
   if (!spec.contentType.empty()) fmt::format_to(it, "content-type: {}\r\n", spec.contentType);
   if (statusAllowsBody(spec.status)) {

@@ -47,8 +47,6 @@ inline bool statusAllowsBody(int status) {
   return status != 204 && status != 304;
 }
 
-std::string_view reasonPhrase(int status);
-
 /// Appends the status line and header section, including the final blank line.
 void appendResponseHead(const EchoIdentity& identity, const ResponseSpec& spec, std::string& out);
 

@@ -1,5 +1,7 @@
 #include "proxy/local_reply.h"
 
+#include "http/status.h"
+
 #include <gtest/gtest.h>
 
 namespace trellis::proxy {
@@ -19,7 +21,7 @@ TEST(LocalReply, RedirectAndClose) {
   writeLocalReply(out, 301, "redirect", {}, "http://x/", false);
   EXPECT_NE(out.view().find("location: http://x/\r\n"), std::string_view::npos);
   EXPECT_NE(out.view().find("connection: close\r\n"), std::string_view::npos);
-  EXPECT_EQ(reasonPhrase(431), "Request Header Fields Too Large");
+  EXPECT_EQ(http::reasonPhrase(431), "Request Header Fields Too Large");
 }
 
 }  // namespace
