@@ -1,14 +1,14 @@
 #include "upstream/connection_pool.h"
 
+#include <algorithm>
+
 namespace trellis::upstream {
 
-/// An idle connection and its watchdogs; any event or the timer drops it.
+/// An idle connection and its watchdogs; any event or the timer drops it. Idle records are
+/// recycled (see `spare_`), so parking and taking a connection allocates nothing in steady state.
 struct ConnectionPools::Idle final : ConnectionOwner {
-  Idle(ConnectionPools& pools, std::string key, std::unique_ptr<Connection> c)
-      : pools(pools),
-        key(std::move(key)),
-        connection(std::move(c)),
-        timer([this] { this->pools.drop(this->key, this); }) {}
+  explicit Idle(ConnectionPools& pools)
+      : pools(pools), timer([this] { this->pools.drop(this->key, this); }) {}
   void onConnectionEvent(Connection&, uint32_t events) override {
     // EPOLLOUT edges are harmless; anything readable (data, FIN, error) ends reuse.
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) pools.drop(key, this);
@@ -17,7 +17,6 @@ struct ConnectionPools::Idle final : ConnectionOwner {
   std::string key;
   std::unique_ptr<Connection> connection;
   Timer timer;
-  IdleList::iterator position;
 };
 
 ConnectionPools::ConnectionPools(EventLoop& loop) : loop_(loop) {}
@@ -36,6 +35,7 @@ std::unique_ptr<Connection> ConnectionPools::take(const std::string& endpointKey
   idle->timer.cancel();
   std::unique_ptr<Connection> connection = std::move(idle->connection);
   connection->setOwner(nullptr);
+  spare_.push_back(std::move(idle));
   return connection;
 }
 
@@ -47,26 +47,36 @@ void ConnectionPools::put(const std::string& endpointKey, std::unique_ptr<Connec
     return;
   }
   connection->releaseIdleBuffers();
-  auto idle = std::make_unique<Idle>(*this, endpointKey, std::move(connection));
+  std::unique_ptr<Idle> idle;
+  if (spare_.empty()) {
+    idle = std::make_unique<Idle>(*this);
+  } else {
+    idle = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  idle->key = endpointKey;  // reuses the record's string capacity
+  idle->connection = std::move(connection);
   idle->connection->setOwner(idle.get());
   idle->timer.arm(loop_.timers(), idleTimeoutMs);
   list.push_back(std::move(idle));
-  list.back()->position = std::prev(list.end());
   ++idleTotal_;
 }
 
 void ConnectionPools::drop(const std::string& endpointKey, Idle* idle) {
   auto it = pools_.find(endpointKey);
   if (it == pools_.end()) return;
-  std::unique_ptr<Idle> owned = std::move(*idle->position);
-  it->second.erase(idle->position);
+  IdleList& list = it->second;
+  auto position = std::find_if(list.begin(), list.end(),
+                               [idle](const std::unique_ptr<Idle>& p) { return p.get() == idle; });
+  if (position == list.end()) return;
+  std::unique_ptr<Idle> owned = std::move(*position);
+  list.erase(position);  // at most maxIdle pointers; drops are rare (timeouts, upstream closes)
   --idleTotal_;
   owned->timer.cancel();
   owned->connection->setOwner(nullptr);
   loop_.deferDestroy(std::move(owned->connection));
-  if (it->second.empty()) pools_.erase(it);
-  // `owned` (the Idle) may be inside its own callback; defer its destruction too.
-  loop_.deferDestroy(std::move(owned));
+  // `owned` may be running its own callback: recycling it (not destroying it) is safe.
+  spare_.push_back(std::move(owned));
 }
 
 void ConnectionPools::clear() {
@@ -74,6 +84,7 @@ void ConnectionPools::clear() {
     for (auto& idle : list) idle->timer.cancel();
   }
   pools_.clear();
+  spare_.clear();
   idleTotal_ = 0;
 }
 

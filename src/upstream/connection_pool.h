@@ -6,10 +6,10 @@
 // dropped; it is also closed after the cluster's idle timeout.
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "common/connection.h"
 #include "common/event_loop.h"
@@ -32,11 +32,12 @@ class ConnectionPools {
 
  private:
   struct Idle;
-  using IdleList = std::list<std::unique_ptr<Idle>>;
+  using IdleList = std::vector<std::unique_ptr<Idle>>;  // oldest first
   void drop(const std::string& endpointKey, Idle* idle);
 
   EventLoop& loop_;
   std::unordered_map<std::string, IdleList> pools_;
+  std::vector<std::unique_ptr<Idle>> spare_;  // recycled records, reused by put()
   size_t idleTotal_ = 0;
 };
 
