@@ -10,7 +10,7 @@ PACKAGES=(
   libre2-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev
   libxxhash-dev libssl-dev libnghttp2-dev libgtest-dev libgmock-dev libbenchmark-dev
   # real peers for tests and the benchmark
-  curl wrk nghttp2-client python3-h2 nginx-light haproxy prometheus python3 valgrind strace procps iproute2 util-linux
+  curl wrk nghttp2-client python3-h2 python3-grpcio nginx-light haproxy prometheus python3 valgrind strace procps iproute2 util-linux
 )
 
 missing=()
