@@ -77,6 +77,7 @@ void EventLoop::run() {
     for (int i = 0; i < n; ++i) {
       static_cast<EventHandler*>(events[i].data.ptr)->onEvents(events[i].events);
     }
+    runBatchEnd();
     deferred_.clear();
   }
 }
@@ -109,6 +110,30 @@ void EventLoop::runPosted() {
   }
   for (auto& task : tasks) task();
   if (stop) running_ = false;
+}
+
+void EventLoop::runBatchEnd() {
+  // Handlers may schedule others (or themselves again) while running.
+  for (size_t i = 0; i < batchEnd_.size(); ++i) {
+    BatchEndHandler* handler = batchEnd_[i];
+    if (handler == nullptr) continue;
+    handler->scheduledOn_ = nullptr;
+    batchEnd_[i] = nullptr;
+    handler->onBatchEnd();
+  }
+  batchEnd_.clear();
+}
+
+void EventLoop::cancelBatchEnd(BatchEndHandler* handler) {
+  if (handler->scheduledOn_ != this) return;
+  handler->scheduledOn_ = nullptr;
+  for (auto& entry : batchEnd_) {
+    if (entry == handler) entry = nullptr;
+  }
+}
+
+BatchEndHandler::~BatchEndHandler() {
+  if (scheduledOn_ != nullptr) scheduledOn_->cancelBatchEnd(this);
 }
 
 void EventLoop::deferDelete(std::unique_ptr<Deferred> object) {

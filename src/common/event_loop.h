@@ -29,6 +29,22 @@ class Deferred {
   virtual ~Deferred() = default;
 };
 
+class EventLoop;
+
+/// Something that wants one call after the current batch of events, e.g. to write once what
+/// several events queued (an HTTP/2 session coalescing frames of many streams into one write).
+class BatchEndHandler {
+ public:
+  virtual void onBatchEnd() = 0;
+
+ protected:
+  ~BatchEndHandler();
+
+ private:
+  friend class EventLoop;
+  EventLoop* scheduledOn_ = nullptr;
+};
+
 class EventLoop {
  public:
   EventLoop();
@@ -67,6 +83,14 @@ class EventLoop {
     if (object) deferDelete(std::make_unique<Holder>(std::move(object)));
   }
 
+  /// Calls handler->onBatchEnd() once after the current batch (idempotent until then).
+  void callAtBatchEnd(BatchEndHandler* handler) {
+    if (handler->scheduledOn_ != nullptr) return;
+    handler->scheduledOn_ = this;
+    batchEnd_.push_back(handler);
+  }
+  void cancelBatchEnd(BatchEndHandler* handler);
+
   TimerWheel& timers() { return timers_; }
   /// Monotonic milliseconds, cached once per loop iteration.
   uint64_t nowMs() const { return timers_.nowMs(); }
@@ -76,6 +100,7 @@ class EventLoop {
  private:
   class Wakeup;
   void runPosted();
+  void runBatchEnd();
 
   int epollFd_;
   int wakeFd_;
@@ -83,6 +108,7 @@ class EventLoop {
   std::unique_ptr<Wakeup> wakeHandler_;
   TimerWheel timers_;
   std::vector<std::unique_ptr<Deferred>> deferred_;
+  std::vector<BatchEndHandler*> batchEnd_;
   std::mutex postedMutex_;
   std::vector<std::function<void()>> posted_;
   bool stopRequested_ = false;  // guarded by postedMutex_

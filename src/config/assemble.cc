@@ -78,6 +78,7 @@ void buildClusters(const std::vector<ServiceDef>& services, Snapshot& snapshot) 
       if (port.port == 0) continue;  // invalid, already reported
       Cluster cluster = service.settings;
       cluster.name = clusterName(service, port.port);
+      cluster.protocol = port.protocol;
       for (const auto& endpoint : service.endpoints) {
         cluster.endpoints.push_back(
             Endpoint{endpoint.address, endpoint.port.value_or(port.targetPort), endpoint.weight});
@@ -168,7 +169,7 @@ std::set<size_t> attachments(const RouteDef& route, const std::vector<ListenerDe
     }
     const ListenerDef& listener = listeners[index];
     std::string problem;
-    if (listener.listener.protocol != ListenerProtocol::Http) {
+    if (!listener.listener.servesHttp()) {
       problem = "it has protocol TCP";
     } else if (ref.port && *ref.port != listener.listener.port) {
       problem = fmt::format("its port is {}, not {}", listener.listener.port, *ref.port);

@@ -108,17 +108,35 @@ json ruleJson(const RouteRule& rule) {
   return out;
 }
 
+std::string_view listenerProtocolName(ListenerProtocol protocol) {
+  switch (protocol) {
+    case ListenerProtocol::Http:
+      return "HTTP";
+    case ListenerProtocol::Http2:
+      return "HTTP2";
+    case ListenerProtocol::Tcp:
+      return "TCP";
+    case ListenerProtocol::Auto:
+      return "AUTO";
+  }
+  return "?";
+}
+
 json listenerJson(const Listener& listener) {
   json out = {{"name", listener.name},
               {"address", listener.address},
               {"port", listener.port},
-              {"protocol", listener.protocol == ListenerProtocol::Http ? "HTTP" : "TCP"}};
-  if (listener.protocol == ListenerProtocol::Tcp) {
+              {"protocol", listenerProtocolName(listener.protocol)}};
+  if (listener.servesTcp()) {
     out["tcp"] = {{"cluster", listener.tcpCluster},
                   {"idleTimeout", syntax::formatDuration(listener.tcpIdleTimeout)}};
-    return out;
   }
+  if (listener.protocol == ListenerProtocol::Auto) {
+    out["detectTimeout"] = syntax::formatDuration(listener.detectTimeout);
+  }
+  if (!listener.servesHttp()) return out;
   const HttpLimits& http = listener.http;
+  const Http2Limits& http2 = http.http2;
   out["http"] = {{"maxRequestHeadersBytes", http.maxRequestHeadersBytes},
                  {"maxHeaders", http.maxHeaders},
                  {"maxUrlBytes", http.maxUrlBytes},
@@ -126,7 +144,15 @@ json listenerJson(const Listener& listener) {
                  {"bufferBytes", http.bufferBytes},
                  {"headerTimeout", syntax::formatDuration(http.headerTimeout)},
                  {"idleTimeout", syntax::formatDuration(http.idleTimeout)},
-                 {"drainTimeout", syntax::formatDuration(http.drainTimeout)}};
+                 {"drainTimeout", syntax::formatDuration(http.drainTimeout)},
+                 {"http2",
+                  {{"maxConcurrentStreams", http2.maxConcurrentStreams},
+                   {"initialStreamWindowSize", http2.initialStreamWindowSize},
+                   {"connectionWindowSize", http2.connectionWindowSize},
+                   {"maxFrameSize", http2.maxFrameSize},
+                   {"maxHeaderListSize", http2.maxHeaderListSize},
+                   {"maxResetsPerSecond", http2.maxResetsPerSecond},
+                   {"windowStallTimeout", syntax::formatDuration(http2.windowStallTimeout)}}}};
   json routes = json::array();
   for (const auto& host : listener.routes.routes) {
     json rules = json::array();
@@ -138,7 +164,9 @@ json listenerJson(const Listener& listener) {
 }
 
 json clusterJson(const Cluster& cluster) {
+  static constexpr const char* kProtocols[] = {"HTTP/1.1", "HTTP/2", "TCP"};
   json out = {{"name", cluster.name},
+              {"protocol", kProtocols[static_cast<size_t>(cluster.protocol)]},
               {"loadBalancer", {{"policy", lbPolicyName(cluster.lbPolicy)}}},
               {"connectionPool",
                {{"connectTimeout", syntax::formatDuration(cluster.connectTimeout)},

@@ -14,10 +14,27 @@ void readLimit(Scope& scope, const Object& http, std::string_view key, int64_t m
   if (auto value = scope.integer(http.get(key), min, max)) target = static_cast<T>(*value);
 }
 
+void parseHttp2(Scope& scope, const Value& value, Http2Limits& limits) {
+  auto http2 = scope.object(
+      value, {"maxConcurrentStreams", "initialStreamWindowSize", "connectionWindowSize",
+              "maxFrameSize", "maxHeaderListSize", "maxResetsPerSecond", "windowStallTimeout"});
+  if (!http2) return;
+  // Bounds from RFC 9113 §6.5.2 (window ≤ 2^31-1, frame size 2^14..2^24-1).
+  readLimit(scope, *http2, "maxConcurrentStreams", 1, 100000, limits.maxConcurrentStreams);
+  readLimit(scope, *http2, "initialStreamWindowSize", 1024, 0x7fffffff,
+            limits.initialStreamWindowSize);
+  readLimit(scope, *http2, "connectionWindowSize", 65535, 0x7fffffff, limits.connectionWindowSize);
+  readLimit(scope, *http2, "maxFrameSize", 16384, 16777215, limits.maxFrameSize);
+  readLimit(scope, *http2, "maxHeaderListSize", 1024, 1 << 24, limits.maxHeaderListSize);
+  readLimit(scope, *http2, "maxResetsPerSecond", 1, 1000000, limits.maxResetsPerSecond);
+  limits.windowStallTimeout = scope.duration(http2->get("windowStallTimeout"), Duration(1))
+                                  .value_or(limits.windowStallTimeout);
+}
+
 void parseHttp(Scope& scope, const Value& value, HttpLimits& limits) {
   auto http = scope.object(
       value, {"maxRequestHeadersBytes", "maxHeaders", "maxUrlBytes", "maxRequestBodyBytes",
-              "bufferBytes", "headerTimeout", "idleTimeout", "drainTimeout"});
+              "bufferBytes", "headerTimeout", "idleTimeout", "drainTimeout", "http2"});
   if (!http) return;
   readLimit(scope, *http, "maxRequestHeadersBytes", 1024, 1 << 20, limits.maxRequestHeadersBytes);
   readLimit(scope, *http, "maxHeaders", 1, 10000, limits.maxHeaders);
@@ -30,6 +47,7 @@ void parseHttp(Scope& scope, const Value& value, HttpLimits& limits) {
   limits.idleTimeout = scope.duration(http->get("idleTimeout"), oneMs).value_or(limits.idleTimeout);
   limits.drainTimeout =
       scope.duration(http->get("drainTimeout"), oneMs).value_or(limits.drainTimeout);
+  parseHttp2(scope, http->get("http2"), limits.http2);
 }
 
 void parseTcp(Scope& scope, const Value& value, ListenerDef& def) {
@@ -47,7 +65,8 @@ void parseListener(Scope& scope, ResourceMeta meta, const Value& specValue, Reso
   ListenerDef def;
   def.meta = std::move(meta);
   def.listener.name = def.meta.qualifiedName();
-  auto spec = scope.object(specValue, {"address", "port", "protocol", "http", "tcp"});
+  auto spec =
+      scope.object(specValue, {"address", "port", "protocol", "detectTimeout", "http", "tcp"});
   if (spec) {
     Value address = spec->get("address");
     if (auto text = scope.string(address, 64)) {
@@ -60,22 +79,37 @@ void parseListener(Scope& scope, ResourceMeta meta, const Value& specValue, Reso
     if (auto port = scope.integer(scope.require(*spec, "port"), 1, 65535)) {
       def.listener.port = static_cast<uint16_t>(*port);
     }
+    Value protocolValue = spec->get("protocol");
     def.listener.protocol =
         scope
-            .choice<ListenerProtocol>(spec->get("protocol"), {{"HTTP", ListenerProtocol::Http},
-                                                              {"TCP", ListenerProtocol::Tcp}})
+            .choice<ListenerProtocol>(protocolValue, {{"HTTP", ListenerProtocol::Http},
+                                                      {"HTTP2", ListenerProtocol::Http2},
+                                                      {"TCP", ListenerProtocol::Tcp},
+                                                      {"AUTO", ListenerProtocol::Auto}})
             .value_or(ListenerProtocol::Http);
+    const ListenerProtocol protocol = def.listener.protocol;
+    Value detect = spec->get("detectTimeout");
+    if (protocol == ListenerProtocol::Auto) {
+      def.listener.detectTimeout =
+          scope.duration(detect, Duration(1)).value_or(def.listener.detectTimeout);
+    } else if (detect.present) {
+      scope.error(detect, "is only valid with protocol AUTO");
+    }
     Value http = spec->get("http");
     Value tcp = spec->get("tcp");
-    if (def.listener.protocol == ListenerProtocol::Http) {
+    if (def.listener.servesHttp()) {
       parseHttp(scope, http, def.listener.http);
-      if (tcp.present) scope.error(tcp, "is only valid with protocol TCP");
-    } else {
-      if (http.present) scope.error(http, "is only valid with protocol HTTP");
+    } else if (http.present) {
+      scope.error(http, "is only valid with protocol HTTP, HTTP2 or AUTO");
+    }
+    if (def.listener.servesTcp()) {
       if (!tcp.present) {
-        scope.error(tcp, "missing required field (protocol TCP needs tcp.backendRef)");
+        scope.error(tcp, fmt::format("missing required field (protocol {} needs tcp.backendRef)",
+                                     protocol == ListenerProtocol::Tcp ? "TCP" : "AUTO"));
       }
       parseTcp(scope, tcp, def);
+    } else if (tcp.present) {
+      scope.error(tcp, "is only valid with protocol TCP or AUTO");
     }
   }
   out.listeners.push_back(std::move(def));

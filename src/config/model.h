@@ -31,6 +31,9 @@ struct Endpoint {
   uint32_t weight = 1;  // 0 means "never selected"
 };
 
+/// How the proxy talks to a cluster's endpoints (from the Service port's `appProtocol`).
+enum class UpstreamProtocol : uint8_t { Http1, Http2, Tcp };
+
 enum class LbPolicy : uint8_t { RoundRobin, LeastRequest, Random, RingHash, Maglev };
 
 /// What consistent-hash policies (RingHash, Maglev) hash on.
@@ -51,6 +54,7 @@ struct Cluster {
   Duration connectTimeout{1000};
   Duration idleTimeout{60000};       // pooled keep-alive connection lifetime when idle
   uint32_t maxIdlePerEndpoint = 64;  // per worker
+  UpstreamProtocol protocol = UpstreamProtocol::Http1;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -153,7 +157,20 @@ struct RouteTableConfig {
 // ---------------------------------------------------------------------------------------------
 // Listeners
 
-enum class ListenerProtocol : uint8_t { Http, Tcp };
+/// Http: HTTP/1.x or h2c prior knowledge, told apart by the first bytes. Http2: h2c only.
+/// Tcp: opaque. Auto: HTTP/1, h2c or opaque TCP, detected within `detectTimeout`.
+enum class ListenerProtocol : uint8_t { Http, Http2, Tcp, Auto };
+
+/// HTTP/2 settings and defences of a listener (see docs/http2.md).
+struct Http2Limits {
+  uint32_t maxConcurrentStreams = 100;
+  uint32_t initialStreamWindowSize = 64 * 1024;
+  uint32_t connectionWindowSize = 1024 * 1024;
+  uint32_t maxFrameSize = 16 * 1024;
+  uint32_t maxHeaderListSize = 60 * 1024;
+  uint32_t maxResetsPerSecond = 200;   // rapid-reset defence
+  Duration windowStallTimeout{30000};  // data pending, windows closed, no progress: GOAWAY
+};
 
 struct HttpLimits {
   uint32_t maxRequestHeadersBytes = 60 * 1024;  // 431 beyond
@@ -164,6 +181,7 @@ struct HttpLimits {
   Duration headerTimeout{10000};                // whole request head must arrive in this time
   Duration idleTimeout{60000};                  // keep-alive connection with no request
   Duration drainTimeout{5000};                  // graceful shutdown deadline
+  Http2Limits http2;
 };
 
 struct Listener {
@@ -173,8 +191,14 @@ struct Listener {
   ListenerProtocol protocol = ListenerProtocol::Http;
   HttpLimits http;
   RouteTableConfig routes;           // Http only
-  std::string tcpCluster;            // Tcp only
-  Duration tcpIdleTimeout{3600000};  // Tcp only
+  std::string tcpCluster;            // Tcp and Auto
+  Duration tcpIdleTimeout{3600000};  // Tcp and Auto
+  Duration detectTimeout{100};       // Auto: wait for the client's first bytes this long
+
+  bool servesHttp() const { return protocol != ListenerProtocol::Tcp; }
+  bool servesTcp() const {
+    return protocol == ListenerProtocol::Tcp || protocol == ListenerProtocol::Auto;
+  }
 };
 
 /// A complete, immutable proxy configuration.

@@ -42,6 +42,7 @@ struct ServiceDef {
     std::string name;
     uint16_t port = 0;
     uint16_t targetPort = 0;
+    UpstreamProtocol protocol = UpstreamProtocol::Http1;  // from appProtocol
   };
   struct EndpointDef {
     std::string address;  // canonical IP literal

@@ -14,6 +14,15 @@ constexpr size_t kMaxPorts = 64;
 constexpr size_t kMaxEndpoints = 10000;
 constexpr int64_t kMaxWeight = 1000000;
 
+std::optional<UpstreamProtocol> upstreamProtocolFor(std::string_view name) {
+  if (name == "http" || name == "http/1.1") return UpstreamProtocol::Http1;
+  if (name == "http2" || name == "h2c" || name == "kubernetes.io/h2c" || name == "grpc") {
+    return UpstreamProtocol::Http2;
+  }
+  if (name == "tcp") return UpstreamProtocol::Tcp;
+  return std::nullopt;
+}
+
 std::optional<uint16_t> readPort(Scope& scope, const Value& value) {
   auto port = scope.integer(value, 1, 65535);
   if (!port) return std::nullopt;
@@ -47,7 +56,18 @@ void parsePorts(Scope& scope, const Object& spec, ServiceDef& def) {
       }
     }
     result.targetPort = readPort(scope, port->get("targetPort")).value_or(result.port);
-    scope.string(port->get("appProtocol"), 253);  // informational for now
+    Value appProtocol = port->get("appProtocol");
+    if (auto name = scope.string(appProtocol, 253)) {
+      // Kubernetes' standard values plus the names Istio users write.
+      auto protocol = upstreamProtocolFor(*name);
+      if (protocol) {
+        result.protocol = *protocol;
+      } else {
+        scope.error(appProtocol, fmt::format("unknown appProtocol {} (expected http, http2, h2c, "
+                                             "kubernetes.io/h2c, grpc or tcp)",
+                                             quote(*name)));
+      }
+    }
     def.ports.push_back(std::move(result));
   }
 }

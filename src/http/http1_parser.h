@@ -15,12 +15,9 @@
 #include <string_view>
 #include <vector>
 
-namespace trellis::http {
+#include "http/header_field.h"
 
-struct HeaderField {
-  std::string_view name;   // lower case
-  std::string_view value;  // leading/trailing whitespace trimmed
-};
+namespace trellis::http {
 
 enum class ParseStatus : uint8_t { Complete, Incomplete, Error };
 

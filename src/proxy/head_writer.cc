@@ -2,6 +2,9 @@
 
 #include <array>
 #include <charconv>
+#include <optional>
+
+#include "http/status.h"
 
 namespace trellis::proxy {
 namespace {
@@ -110,21 +113,100 @@ void appendField(Buffer& out, std::string_view name, std::string_view value) {
   out.append("\r\n", 2);
 }
 
-void appendModifierFields(Buffer& out, const config::HeaderModifier* modifier) {
-  if (modifier == nullptr) return;
-  for (const auto& [name, value] : modifier->set) appendField(out, name, value);
-  for (const auto& [name, value] : modifier->add) appendField(out, name, value);
-}
-
 }  // namespace
 
 bool isHopByHop(std::string_view name, const http::MessageHead& head) {
   return isFixedHopByHop(name) || ConnectionOptions(head).lists(name);
 }
 
-void writeUpstreamRequestHead(Buffer& out, const http::RequestHead& request,
-                              const config::HeaderModifier* modifier, const ForwardedRequest& fwd) {
-  out.append(request.method);
+namespace {
+
+/// Where forwarded fields go: an HTTP/1 head being serialised, or an HTTP/2 field list.
+struct Http1Sink {
+  Buffer& out;
+  void field(std::string_view name, std::string_view value) { appendField(out, name, value); }
+  void joined(std::string_view name, std::string_view first, std::string_view second) {
+    out.append(name);
+    out.append(": ", 2);
+    if (!first.empty()) {
+      out.append(first);
+      out.append(", ", 2);
+    }
+    out.append(second);
+    out.append("\r\n", 2);
+  }
+};
+
+struct FieldSink {
+  FieldList& out;
+  void field(std::string_view name, std::string_view value) { out.add(name, value); }
+  void joined(std::string_view name, std::string_view first, std::string_view second) {
+    out.add(name, first);
+    if (!first.empty()) out.appendToLast(", ");
+    out.appendToLast(second);
+  }
+};
+
+template <typename Sink>
+void addModifierFields(Sink& sink, const config::HeaderModifier* modifier) {
+  if (modifier == nullptr) return;
+  for (const auto& [name, value] : modifier->set) sink.field(name, value);
+  for (const auto& [name, value] : modifier->add) sink.field(name, value);
+}
+
+/// The request's header section minus what a proxy must not forward, plus the route's header
+/// modifier and the forwarding headers. `options` is null for HTTP/2 sources, which cannot
+/// carry connection-specific fields (the codec rejects them, RFC 9113 §8.2.2).
+template <typename Sink>
+void forwardRequestFields(Sink& sink, std::span<const http::HeaderField> headers,
+                          const ConnectionOptions* options, const config::HeaderModifier* modifier,
+                          const ForwardedRequest& fwd) {
+  std::string_view forwardedFor;
+  bool hasProto = false;
+  for (const auto& field : headers) {
+    const std::string_view name = field.name;
+    if (name == "host") continue;
+    if (name == "x-request-id") continue;  // re-added below (validated or generated)
+    if (name == "x-forwarded-for") {
+      forwardedFor = field.value;
+      continue;
+    }
+    if (name == "x-forwarded-proto") hasProto = true;
+    if (isFixedHopByHop(name) || (options != nullptr && options->lists(name))) {
+      // TE: trailers is the one TE value a proxy may forward (RFC 9110 §10.1.4).
+      if (name == "te" && equalsIgnoreCase(field.value, "trailers")) sink.field(name, "trailers");
+      continue;
+    }
+    if (modifierTouches(modifier, name)) continue;
+    sink.field(name, field.value);
+  }
+  addModifierFields(sink, modifier);
+  if (fwd.chunked) sink.field("transfer-encoding", "chunked");
+  if (fwd.upgrade && fwd.upgradeProtocol != nullptr) {
+    sink.field("upgrade", *fwd.upgradeProtocol);
+    sink.field("connection", "upgrade");
+  }
+  sink.joined("x-forwarded-for", forwardedFor, fwd.clientIp);
+  if (!hasProto) sink.field("x-forwarded-proto", "http");
+  sink.field("x-request-id", fwd.requestId);
+}
+
+template <typename Sink>
+void forwardResponseFields(Sink& sink, std::span<const http::HeaderField> headers,
+                           const ConnectionOptions* options,
+                           const config::HeaderModifier* modifier) {
+  for (const auto& field : headers) {
+    if (isFixedHopByHop(field.name) || (options != nullptr && options->lists(field.name))) {
+      continue;
+    }
+    if (modifierTouches(modifier, field.name)) continue;
+    sink.field(field.name, field.value);
+  }
+  addModifierFields(sink, modifier);
+}
+
+void appendRequestLine(Buffer& out, std::string_view method, const ForwardedRequest& fwd) {
+  out.append(method);
   out.append(" ", 1);
   out.append(fwd.path);
   if (!fwd.query.empty()) {
@@ -134,68 +216,23 @@ void writeUpstreamRequestHead(Buffer& out, const http::RequestHead& request,
   out.append(" HTTP/1.1\r\nhost: ", 17);
   out.append(fwd.host);
   out.append("\r\n", 2);
-  std::string_view forwardedFor;
-  bool hasProto = false;
-  const ConnectionOptions options(request);
-  for (const auto& field : request.headers) {
-    const std::string_view name = field.name;
-    if (name == "host") continue;
-    if (name == "x-request-id") continue;  // re-added below (validated or generated)
-    if (name == "x-forwarded-for") {
-      forwardedFor = field.value;
-      continue;
-    }
-    if (name == "x-forwarded-proto") hasProto = true;
-    if (isFixedHopByHop(name) || options.lists(name)) {
-      // TE: trailers is the one TE value a proxy may forward (RFC 9110 §10.1.4).
-      if (name == "te" && equalsIgnoreCase(field.value, "trailers")) {
-        appendField(out, name, field.value);
-      }
-      continue;
-    }
-    if (modifierTouches(modifier, name)) continue;
-    appendField(out, name, field.value);
-  }
-  appendModifierFields(out, modifier);
-  if (fwd.chunked) out.append("transfer-encoding: chunked\r\n", 28);
-  if (fwd.upgrade) {
-    if (const auto* upgrade = request.find("upgrade")) appendField(out, "upgrade", upgrade->value);
-    out.append("connection: upgrade\r\n", 21);
-  }
-  out.append("x-forwarded-for: ", 17);
-  if (!forwardedFor.empty()) {
-    out.append(forwardedFor);
-    out.append(", ", 2);
-  }
-  out.append(fwd.clientIp);
-  out.append("\r\n", 2);
-  if (!hasProto) out.append("x-forwarded-proto: http\r\n", 25);
-  appendField(out, "x-request-id", fwd.requestId);
+}
+
+void appendStatusLine(Buffer& out, int status, std::string_view reason) {
+  char digits[4];
+  auto end = std::to_chars(digits, digits + 3, status).ptr;
+  out.append("HTTP/1.1 ", 9);
+  out.append(digits, static_cast<size_t>(end - digits));
+  out.append(" ", 1);
+  out.append(reason);
   out.append("\r\n", 2);
 }
 
-void writeDownstreamResponseHead(Buffer& out, const http::ResponseHead& response,
-                                 const config::HeaderModifier* modifier,
-                                 const ForwardedResponse& fwd) {
-  char status[4];
-  auto end = std::to_chars(status, status + 3, response.status).ptr;
-  out.append("HTTP/1.1 ", 9);
-  out.append(status, static_cast<size_t>(end - status));
-  out.append(" ", 1);
-  out.append(response.reason);
-  out.append("\r\n", 2);
-  const ConnectionOptions options(response);
-  for (const auto& field : response.headers) {
-    if (isFixedHopByHop(field.name) || options.lists(field.name)) continue;
-    if (modifierTouches(modifier, field.name)) continue;
-    appendField(out, field.name, field.value);
-  }
-  appendModifierFields(out, modifier);
+void appendConnectionFields(Buffer& out, const ForwardedResponse& fwd,
+                            const std::string_view* upgradeProtocol) {
   if (fwd.chunked) out.append("transfer-encoding: chunked\r\n", 28);
   if (fwd.upgrade) {
-    if (const auto* upgrade = response.find("upgrade")) {
-      appendField(out, "upgrade", upgrade->value);
-    }
+    if (upgradeProtocol != nullptr) appendField(out, "upgrade", *upgradeProtocol);
     out.append("connection: upgrade\r\n", 21);
   } else if (!fwd.keepAlive) {
     out.append("connection: close\r\n", 19);
@@ -203,6 +240,93 @@ void writeDownstreamResponseHead(Buffer& out, const http::ResponseHead& response
     out.append("connection: keep-alive\r\n", 24);
   }
   out.append("\r\n", 2);
+}
+
+}  // namespace
+
+void writeUpstreamRequestHead(Buffer& out, const http::RequestHead& request,
+                              const config::HeaderModifier* modifier, const ForwardedRequest& fwd) {
+  appendRequestLine(out, request.method, fwd);
+  const ConnectionOptions options(request);
+  ForwardedRequest forwarded = fwd;
+  std::string_view upgrade;
+  if (fwd.upgrade) {
+    if (const auto* field = request.find("upgrade")) upgrade = field->value;
+    forwarded.upgradeProtocol = &upgrade;
+  }
+  Http1Sink sink{out};
+  forwardRequestFields(sink, request.headers, &options, modifier, forwarded);
+  out.append("\r\n", 2);
+}
+
+void writeUpstreamRequestHead(Buffer& out, std::string_view method,
+                              std::span<const http::HeaderField> headers,
+                              const config::HeaderModifier* modifier, const ForwardedRequest& fwd) {
+  appendRequestLine(out, method, fwd);
+  Http1Sink sink{out};
+  forwardRequestFields(sink, headers, nullptr, modifier, fwd);
+  out.append("\r\n", 2);
+}
+
+void buildUpstreamRequestFields(FieldList& out, std::string_view method,
+                                std::span<const http::HeaderField> headers,
+                                const http::MessageHead* http1Head,
+                                const config::HeaderModifier* modifier,
+                                const ForwardedRequest& fwd) {
+  out.clear();
+  out.add(":method", method);
+  out.add(":scheme", "http");
+  out.add(":authority", fwd.host);
+  out.add(":path", fwd.path);
+  if (!fwd.query.empty()) {
+    out.appendToLast("?");
+    out.appendToLast(fwd.query);
+  }
+  std::optional<ConnectionOptions> options;
+  if (http1Head != nullptr) options.emplace(*http1Head);
+  ForwardedRequest forwarded = fwd;
+  forwarded.chunked = false;  // HTTP/2 frames bodies itself
+  forwarded.upgrade = false;
+  FieldSink sink{out};
+  forwardRequestFields(sink, headers, options ? &*options : nullptr, modifier, forwarded);
+}
+
+void writeDownstreamResponseHead(Buffer& out, const http::ResponseHead& response,
+                                 const config::HeaderModifier* modifier,
+                                 const ForwardedResponse& fwd) {
+  appendStatusLine(out, response.status, response.reason);
+  const ConnectionOptions options(response);
+  Http1Sink sink{out};
+  forwardResponseFields(sink, response.headers, &options, modifier);
+  std::string_view upgrade;
+  if (fwd.upgrade) {
+    if (const auto* field = response.find("upgrade")) upgrade = field->value;
+  }
+  appendConnectionFields(out, fwd, &upgrade);
+}
+
+void writeDownstreamResponseHead(Buffer& out, int status,
+                                 std::span<const http::HeaderField> headers,
+                                 const config::HeaderModifier* modifier,
+                                 const ForwardedResponse& fwd) {
+  appendStatusLine(out, status, http::reasonPhrase(status));
+  Http1Sink sink{out};
+  forwardResponseFields(sink, headers, nullptr, modifier);
+  appendConnectionFields(out, fwd, nullptr);
+}
+
+void buildDownstreamResponseFields(FieldList& out, int status,
+                                   std::span<const http::HeaderField> headers,
+                                   const http::MessageHead* http1Head,
+                                   const config::HeaderModifier* modifier) {
+  out.clear();
+  char digits[4];
+  auto end = std::to_chars(digits, digits + 3, status).ptr;
+  out.add(":status", std::string_view(digits, static_cast<size_t>(end - digits)));
+  std::optional<ConnectionOptions> options;
+  if (http1Head != nullptr) options.emplace(*http1Head);
+  FieldSink sink{out};
+  forwardResponseFields(sink, headers, options ? &*options : nullptr, modifier);
 }
 
 void formatUuid(uint64_t high, uint64_t low, char out[36]) {

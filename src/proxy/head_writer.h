@@ -1,14 +1,16 @@
 #pragma once
-// Serialises the HTTP/1.1 heads the proxy sends: the request it forwards upstream and the
-// response it forwards downstream. Hop-by-hop fields (RFC 9110 §7.6.1) are dropped, route
-// header modifiers applied and the forwarding headers added, writing straight into the
-// connection's output buffer without intermediate strings.
+// Serialises the heads the proxy sends — the request it forwards upstream and the response it
+// forwards downstream — as HTTP/1.1 text or HTTP/2 field lists, from either protocol. Hop-by-hop
+// fields (RFC 9110 §7.6.1) are dropped, route header modifiers applied and the forwarding headers
+// added, writing straight into the connection's output buffer without intermediate strings.
 
+#include <span>
 #include <string_view>
 
 #include "common/buffer.h"
 #include "config/model.h"
 #include "http/http1_parser.h"
+#include "proxy/field_list.h"
 
 namespace trellis::proxy {
 
@@ -20,12 +22,27 @@ struct ForwardedRequest {
   std::string_view requestId;  // x-request-id to send (original or generated)
   bool upgrade = false;        // keep Connection: upgrade + Upgrade
   bool chunked = false;        // request body is chunked
+  const std::string_view* upgradeProtocol = nullptr;  // set internally from the request
 };
 
 /// Writes "METHOD path HTTP/1.1" and the forwarded header section to `out`.
 void writeUpstreamRequestHead(Buffer& out, const http::RequestHead& request,
                               const config::HeaderModifier* modifier,
                               const ForwardedRequest& forwarded);
+
+/// The same from an HTTP/2 request (`headers` without pseudo-headers): HTTP/2 → HTTP/1.1.
+void writeUpstreamRequestHead(Buffer& out, std::string_view method,
+                              std::span<const http::HeaderField> headers,
+                              const config::HeaderModifier* modifier,
+                              const ForwardedRequest& forwarded);
+
+/// The forwarded request as HTTP/2 fields, pseudo-headers first. `http1Head` is the source
+/// message when it is HTTP/1 (its Connection options are dropped too), else null.
+void buildUpstreamRequestFields(FieldList& out, std::string_view method,
+                                std::span<const http::HeaderField> headers,
+                                const http::MessageHead* http1Head,
+                                const config::HeaderModifier* modifier,
+                                const ForwardedRequest& forwarded);
 
 struct ForwardedResponse {
   bool chunked = false;   // body is sent chunked (passed through)
@@ -38,6 +55,18 @@ struct ForwardedResponse {
 void writeDownstreamResponseHead(Buffer& out, const http::ResponseHead& response,
                                  const config::HeaderModifier* modifier,
                                  const ForwardedResponse& forwarded);
+
+/// The same from an HTTP/2 response (`headers` without pseudo-headers): HTTP/2 → HTTP/1.1.
+void writeDownstreamResponseHead(Buffer& out, int status,
+                                 std::span<const http::HeaderField> headers,
+                                 const config::HeaderModifier* modifier,
+                                 const ForwardedResponse& forwarded);
+
+/// The forwarded response as HTTP/2 fields (`:status` first); `http1Head` as above.
+void buildDownstreamResponseFields(FieldList& out, int status,
+                                   std::span<const http::HeaderField> headers,
+                                   const http::MessageHead* http1Head,
+                                   const config::HeaderModifier* modifier);
 
 /// True for a connection-specific field that a proxy must not forward (RFC 9110 §7.6.1):
 /// the fixed list plus any field named in the message's Connection header.

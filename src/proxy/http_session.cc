@@ -4,9 +4,12 @@
 #include <charconv>
 
 #include "common/logging.h"
+#include "http/protocol_detection.h"
 #include "proxy/head_writer.h"
+#include "proxy/http2_session.h"
 #include "proxy/local_reply.h"
 #include "proxy/mirror_session.h"
+#include "proxy/route_decision.h"
 #include "routing/route_table.h"
 #include "upstream/lb/load_balancer.h"
 
@@ -17,36 +20,16 @@ http::Limits parserLimits(const config::HttpLimits& limits) {
   return http::Limits{limits.maxRequestHeadersBytes, limits.maxHeaders, limits.maxUrlBytes};
 }
 
-/// A client-supplied request id is kept only if it is short and printable.
-bool validRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; });
-}
-
-std::string_view cookieValue(std::string_view cookies, std::string_view name) {
-  while (!cookies.empty()) {
-    size_t semi = cookies.find(';');
-    std::string_view pair = cookies.substr(0, semi);
-    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
-        pair[name.size()] == '=') {
-      return pair.substr(name.size() + 1);
-    }
-    if (semi == std::string_view::npos) break;
-    cookies.remove_prefix(semi + 1);
-  }
-  return {};
-}
-
 }  // namespace
 
-HttpSession::HttpSession(Worker& worker, int fd, const SocketAddress& peer, size_t listenerIndex)
+HttpSession::HttpSession(Worker& worker, std::unique_ptr<Connection> down,
+                         const SocketAddress& peer, size_t listenerIndex)
     : worker_(worker),
       config_(worker.config()),
       listener_(&config_->listeners[listenerIndex]),
       listenerName_(listener_->config->name),
       peerIp_(peer.ip()),
-      down_(std::make_unique<Connection>(worker.loop(), worker.buffers(), fd)),
+      down_(std::move(down)),
       timer_([this] { onTimer(); }),
       connectTimer_([this] {
         if (cluster_ != nullptr) cluster_->stats.connectTimeouts.inc();
@@ -55,10 +38,17 @@ HttpSession::HttpSession(Worker& worker, int fd, const SocketAddress& peer, size
       }) {
   down_->setOwner(this);
   upstreamHead_.setPool(&worker.buffers());
+  h2RequestPending_.setPool(&worker.buffers());
   downstreamHead_.setPool(&worker.buffers());
-  listener_->stats->connectionsTotal.inc();
   listener_->stats->connectionsActive.add();
   armTimer(TimerPurpose::Idle, listener_->config->http.idleTimeout.count());
+}
+
+void HttpSession::begin() {
+  // Bytes read by a protocol sniffer are already buffered; edge-triggered readiness will not
+  // announce them again.
+  if (!down_->in().empty()) processDownstream();
+  if (down_ && down_->readReady()) readDownstream();
 }
 
 HttpSession::~HttpSession() {
@@ -113,6 +103,7 @@ void HttpSession::onDownstreamEvent(uint32_t events) {
     // The client drained some of our output: resume reading the upstream if it was paused.
     if (up_ && !up_->connecting()) readUpstream();
     if (!down_) return;
+    ackHttp2Response();
   }
   readDownstream();
 }
@@ -123,6 +114,7 @@ void HttpSession::readDownstream() {
     // Backpressure: stop reading while the upstream has not taken what we already sent.
     if (state_ == State::Proxying || state_ == State::Tunnel) {
       if (up_ && up_->pendingBytes() >= limits.bufferBytes) return;
+      if (h2up_ != nullptr && !h2RequestPending_.empty()) return;
       if (state_ == State::Proxying && requestDone_ &&
           down_->in().size() >= limits.maxRequestHeadersBytes) {
         return;  // pipelined requests wait; do not buffer beyond one head
@@ -168,7 +160,11 @@ void HttpSession::processDownstream() {
       return;
     }
     if (state_ == State::Proxying) {
-      forwardRequestBody();
+      if (h2up_ != nullptr) {
+        pushHttp2RequestBody();
+      } else {
+        forwardRequestBody();
+      }
       return;
     }
     // ReadingHead
@@ -178,6 +174,17 @@ void HttpSession::processDownstream() {
     }
     const http::Limits limits = parserLimits(listener_->config->http);
     Buffer& in = down_->in();
+    if (firstRequest_ && in.data()[0] == 'P') {
+      // Prior-knowledge HTTP/2 (RFC 9113 §3.3) starts with the preface instead of a request.
+      std::string_view start(in.data(), std::min(in.size(), http::kHttp2Preface.size()));
+      if (http::kHttp2Preface.starts_with(start)) {
+        if (start.size() == http::kHttp2Preface.size()) {
+          switchToHttp2();
+          return;
+        }
+        if (!downEof_) return;  // wait for the rest of the preface
+      }
+    }
     // Re-parse only when the new bytes could complete the head: a client trickling one byte at
     // a time then costs O(n), not O(n^2).
     const bool mayBeComplete = http::headMayBeComplete(in.data(), in.size(), headScanned_, limits);
@@ -220,7 +227,17 @@ bool HttpSession::refreshConfig() {
   return false;  // listener removed: finish on the old snapshot, then close
 }
 
+void HttpSession::switchToHttp2() {
+  timer_.cancel();
+  down_->setOwner(nullptr);
+  auto session =
+      std::make_unique<Http2Session>(worker_, std::move(down_), peerIp_, config_, listener_);
+  worker_.release(this);  // deferred: this object outlives the call
+  worker_.adopt(std::move(session));
+}
+
 bool HttpSession::startRequest() {
+  firstRequest_ = false;
   if (!refreshConfig()) draining_ = true;
   exchangeConfig_ = config_;
   beginRequest();
@@ -229,14 +246,7 @@ bool HttpSession::startRequest() {
   clientIsHttp10_ = request_.versionMinor == 0;
   clientKeepAlive_ = request_.keepAlive && !draining_;
   method_.assign(request_.method);
-  const auto* idField = request_.find("x-request-id");
-  if (idField != nullptr && validRequestId(idField->value)) {
-    requestId_.assign(idField->value);
-  } else {
-    char uuid[36];
-    formatUuid(worker_.random().next(), worker_.random().next(), uuid);
-    requestId_.assign(uuid, sizeof uuid);
-  }
+  chooseRequestId(worker_, request_.find("x-request-id"), requestId_);
   requestFraming_ = request_.framing;
   requestRemaining_ = request_.contentLength;
   requestDone_ = requestFraming_ == http::BodyFraming::None;
@@ -245,82 +255,32 @@ bool HttpSession::startRequest() {
 
   routing::RequestView view{request_.method, request_.host, request_.path, request_.query,
                             request_.headers};
-  rule_ = listener_->routes->match(view);
-  if (rule_ == nullptr) {
-    requestStats_ = listener_->unroutedStats;
-    localReply(404, LocalReason::RouteNotFound, {}, hasBody);
+  RouteDecision route = decideRoute(worker_, *exchangeConfig_, *listener_, view, peerIp_);
+  rule_ = route.rule;
+  requestStats_ = route.stats;
+  cluster_ = route.cluster;
+  if (rule_ != nullptr && !rule_->redirect) {
+    requestBodyLimit_ = rule_->maxRequestBodyBytes.value_or(limits.maxRequestBodyBytes);
+    if (requestBodyLimit_ != 0 && requestFraming_ == http::BodyFraming::ContentLength &&
+        request_.contentLength > requestBodyLimit_) {
+      proxy::releaseEndpoint(route);
+      localReply(413, LocalReason::RequestBodyTooLarge, {}, true);
+      return false;
+    }
+  }
+  if (!route.forward()) {
+    localReply(route.localStatus, route.reason, {}, hasBody, route.location);
     return state_ == State::ReadingHead;
   }
-  const RuleRuntime* runtime = exchangeConfig_->rule(rule_);
-  requestStats_ = runtime != nullptr ? runtime->localStats : listener_->unroutedStats;
-
-  if (rule_->redirect) {
-    std::string location = routing::redirectLocation(*rule_->redirect, rule_->match.path, "http",
-                                                     request_.host, request_.path, request_.query);
-    localReply(rule_->redirect->statusCode, LocalReason::Redirect, {}, hasBody, location);
-    return state_ == State::ReadingHead;
-  }
-
-  requestBodyLimit_ = rule_->maxRequestBodyBytes.value_or(limits.maxRequestBodyBytes);
-  if (requestBodyLimit_ != 0 && requestFraming_ == http::BodyFraming::ContentLength &&
-      request_.contentLength > requestBodyLimit_) {
-    localReply(413, LocalReason::RequestBodyTooLarge, {}, true);
-    return false;
-  }
-
-  int backend = routing::pickWeightedBackend(rule_->backends, worker_.random().next());
-  if (backend < 0 || runtime == nullptr || runtime->backends[backend] == nullptr) {
-    localReply(500, LocalReason::NoBackend, {}, hasBody);
-    return state_ == State::ReadingHead;
-  }
-  cluster_ = runtime->backends[backend];
-  requestStats_ = runtime->stats[backend];
-
-  upstream::LbContext lbContext;
-  const auto& hashKey = cluster_->config.hashKey;
-  switch (hashKey.source) {
-    case config::HashKey::Source::Header:
-      if (const auto* field = request_.find(hashKey.name)) {
-        lbContext.hash = upstream::stableHash(field->value);
-      }
-      break;
-    case config::HashKey::Source::Cookie:
-      for (const auto& field : request_.headers) {
-        if (field.name != "cookie") continue;
-        std::string_view value = cookieValue(field.value, hashKey.name);
-        if (!value.empty()) {
-          lbContext.hash = upstream::stableHash(value);
-          break;
-        }
-      }
-      break;
-    case config::HashKey::Source::SourceIp:
-      lbContext.hash = upstream::stableHash(peerIp_);
-      break;
-    case config::HashKey::Source::None:
-      break;
-  }
-  endpoint_ = cluster_->balancer->pick(lbContext);
-  if (endpoint_ < 0) {
-    cluster_->stats.noHealthyEndpoint.inc();
-    localReply(503, LocalReason::NoHealthyEndpoint, {}, hasBody);
-    return state_ == State::ReadingHead;
-  }
-  cluster_->endpoints[endpoint_].activeRequests++;
-  cluster_->stats.activeRequests.add();
+  endpoint_ = route.endpoint;
+  const RuleRuntime* runtime = route.runtime;
 
   // The forwarded head, kept until a response starts so a stale pooled connection can be
   // replaced transparently.
   std::string rewrittenPath;
-  std::string_view path = request_.path;
-  std::string_view host = request_.host;
-  if (rule_->rewrite) {
-    if (rule_->rewrite->pathType != config::PathRewriteType::None) {
-      rewrittenPath = routing::rewritePath(rule_->rewrite->pathType, rule_->rewrite->path,
-                                           rule_->match.path, request_.path);
-      path = rewrittenPath;
-    }
-    if (rule_->rewrite->hostname) host = *rule_->rewrite->hostname;
+  auto [path, host] = rewriteTarget(*rule_, request_.path, request_.host, rewrittenPath);
+  if (cluster_->config.protocol == config::UpstreamProtocol::Http2) {
+    return startHttp2Upstream(*runtime, path, host);
   }
   ForwardedRequest forwarded{path,
                              request_.query,
@@ -749,6 +709,11 @@ void HttpSession::releaseEndpoint() {
 
 void HttpSession::releaseUpstream(bool reusable) {
   connectTimer_.cancel();
+  if (h2up_ != nullptr) {
+    UpstreamStream* stream = h2up_;
+    h2up_ = nullptr;
+    stream->release();
+  }
   if (!up_) return;
   up_->setOwner(nullptr);
   if (reusable && cluster_ != nullptr && endpoint_ >= 0) {
@@ -781,6 +746,11 @@ void HttpSession::resetExchange() {
   responseStatus_ = 0;
   upstreamReused_ = false;
   replayed_ = false;
+  h2RequestPending_.clear();
+  h2RequestPending_.shrinkIfEmpty();
+  h2RequestEnded_ = false;
+  h2ResponseChunked_ = false;
+  h2ResponseUnacked_ = 0;
   upEof_ = false;
   upgradeRequested_ = false;
   requestId_.clear();

@@ -13,18 +13,31 @@
 #include "common/connection.h"
 #include "common/socket.h"
 #include "http/http1_parser.h"
+#include "proxy/field_list.h"
 #include "proxy/proxy_stats.h"
+#include "proxy/upstream_stream.h"
 #include "proxy/worker.h"
 
 namespace trellis::proxy {
 
-class HttpSession final : public Session, public ConnectionOwner {
+class HttpSession final : public Session, public ConnectionOwner, public UpstreamStreamHandler {
  public:
-  HttpSession(Worker& worker, int fd, const SocketAddress& peer, size_t listenerIndex);
+  /// `down` may already hold client bytes (read while detecting the protocol).
+  HttpSession(Worker& worker, std::unique_ptr<Connection> down, const SocketAddress& peer,
+              size_t listenerIndex);
   ~HttpSession() override;
 
+  void begin() override;
   void drain() override;
   void onConnectionEvent(Connection& connection, uint32_t events) override;
+
+  // An HTTP/2 upstream (http_session_h2_upstream.cc): the HTTP/1 request is translated.
+  void onUpstreamHeaders(int status, std::span<const http::HeaderField> fields,
+                         bool endStream) override;
+  void onUpstreamData(std::string_view data, bool endStream) override;
+  void onUpstreamTrailers(std::span<const http::HeaderField> fields) override;
+  void onUpstreamFailure(UpstreamFailure failure, uint32_t http2Code) override;
+  void onUpstreamWritable() override;
 
  private:
   enum class State : uint8_t { ReadingHead, Proxying, Tunnel, Closing };
@@ -35,7 +48,14 @@ class HttpSession final : public Session, public ConnectionOwner {
   void readDownstream();
   void processDownstream();
   bool startRequest();
+  /// The client sent the HTTP/2 preface: an Http2Session takes the connection over.
+  void switchToHttp2();
   bool refreshConfig();
+  bool startHttp2Upstream(const RuleRuntime& runtime, std::string_view path, std::string_view host);
+  /// Decodes the request body (de-chunking) into HTTP/2 DATA as fast as the stream takes it.
+  void pushHttp2RequestBody();
+  /// Acknowledges response bytes to the HTTP/2 upstream once the client took them.
+  void ackHttp2Response();
   void startMirror(const RuleRuntime& runtime);
   void teeMirror(std::string_view bytes);
   void launchMirrors();
@@ -77,7 +97,8 @@ class HttpSession final : public Session, public ConnectionOwner {
   TimerPurpose timerPurpose_ = TimerPurpose::Idle;
   Timer connectTimer_;
   bool draining_ = false;
-  size_t headScanned_ = 0;  // bytes of the pending head already known not to complete it
+  size_t headScanned_ = 0;    // bytes of the pending head already known not to complete it
+  bool firstRequest_ = true;  // only a connection's first bytes may be the HTTP/2 preface
 
   // Current exchange.
   http::RequestHead request_;
@@ -117,6 +138,13 @@ class HttpSession final : public Session, public ConnectionOwner {
   bool downEof_ = false;
   bool inRequest_ = false;
   bool upEof_ = false;
+  // HTTP/2 upstream leg (cluster appProtocol h2c/grpc).
+  UpstreamStream* h2up_ = nullptr;
+  FieldList h2Fields_;
+  Buffer h2RequestPending_;  // decoded body bytes the stream has not taken yet
+  bool h2RequestEnded_ = false;
+  bool h2ResponseChunked_ = false;
+  size_t h2ResponseUnacked_ = 0;  // response bytes written to the client, not yet acknowledged
 };
 
 }  // namespace trellis::proxy

@@ -70,6 +70,66 @@ std::string formatBound(double ms) {
   return fmt::format("{}", ms / 1000.0);
 }
 
+void addHttp2(Exposition& e, const char* direction, const Http2ProxyStats& s) {
+  const std::string l = label("direction", direction);
+  e.add("trellis_http2_connections_active", "gauge", "Open HTTP/2 connections.", l,
+        static_cast<double>(s.connectionsActive.value()));
+  e.add("trellis_http2_streams_total", "counter", "HTTP/2 streams carried.", l,
+        static_cast<double>(s.streamsTotal.value()));
+  e.add("trellis_http2_streams_active", "gauge", "HTTP/2 streams open.", l,
+        static_cast<double>(s.streamsActive.value()));
+  const http2::Http2Stats& c = s.codec;
+  struct Defence {
+    const char* name;
+    const char* help;
+    uint64_t value;
+  };
+  const Defence defences[] = {
+      {"trellis_http2_invalid_headers_total",
+       "Streams reset for header fields RFC 9113 section 8 forbids.", c.invalidHeaders.value()},
+      {"trellis_http2_connection_headers_total",
+       "Streams reset for a connection-specific header or a te other than trailers.",
+       c.connectionHeaders.value()},
+      {"trellis_http2_header_list_too_large_total",
+       "Streams reset for a header list over maxHeaderListSize.", c.headerListTooLarge.value()},
+      {"trellis_http2_hpack_bombs_total",
+       "Connections closed for a header block decoding far over the limit.", c.hpackBombs.value()},
+      {"trellis_http2_rapid_resets_total", "Connections closed for rapid stream resets.",
+       c.rapidResets.value()},
+      {"trellis_http2_continuation_floods_total",
+       "Connections closed for too many CONTINUATION frames.", c.continuationFloods.value()},
+      {"trellis_http2_control_floods_total",
+       "Connections closed for SETTINGS, PING or other control frame floods.",
+       c.controlFloods.value()},
+      {"trellis_http2_protocol_errors_total", "Other HTTP/2 protocol errors from the peer.",
+       c.protocolErrors.value()},
+      {"trellis_http2_bad_preface_total", "Connections without a valid HTTP/2 preface.",
+       c.badPreface.value()},
+      {"trellis_http2_window_stalls_total",
+       "Connections closed because the peer kept its flow-control windows shut.",
+       s.windowStalls.value()},
+  };
+  for (const Defence& d : defences) {
+    e.add(d.name, "counter", d.help, l, static_cast<double>(d.value));
+  }
+  auto byCode = [&](const char* name, const char* help, const char* side, const auto& counters) {
+    for (size_t code = 0; code < counters.size(); ++code) {
+      uint64_t v = counters[code].value();
+      if (v == 0) continue;
+      e.add(name, "counter", help,
+            l + "," + label("side", side) + "," +
+                label("code", std::string(http2::errorCodeName(static_cast<uint32_t>(code)))),
+            static_cast<double>(v));
+    }
+  };
+  const char* resetHelp = "RST_STREAM frames by side and error code.";
+  byCode("trellis_http2_resets_total", resetHelp, "sent", c.resetsSent);
+  byCode("trellis_http2_resets_total", resetHelp, "received", c.resetsReceived);
+  const char* goawayHelp = "GOAWAY frames by side and error code.";
+  byCode("trellis_http2_goaway_total", goawayHelp, "sent", c.goawaysSent);
+  byCode("trellis_http2_goaway_total", goawayHelp, "received", c.goawaysReceived);
+}
+
 }  // namespace
 
 std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
@@ -87,6 +147,16 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
           e.add("trellis_http_requests_total", "counter",
                 "Requests by listener, route, cluster and response class (none = aborted).",
                 base + "," + label("code_class", kClasses[c]), static_cast<double>(n));
+        }
+        for (size_t g = 0; g < stats->grpcByStatus.size(); ++g) {
+          uint64_t n = stats->grpcByStatus[g].value();
+          if (n == 0) continue;
+          e.add("trellis_grpc_requests_total", "counter",
+                "gRPC calls by listener, route, cluster and final grpc-status.",
+                base + "," +
+                    label("grpc_code",
+                          std::string(http::grpc::statusName(static_cast<http::grpc::Status>(g)))),
+                static_cast<double>(n));
         }
         const Histogram& h = stats->duration;
         if (h.count() == 0) continue;
@@ -177,6 +247,8 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
               static_cast<double>(s->activeConnections.value()));
       }
     });
+    addHttp2(e, "downstream", shard->http2Downstream);
+    addHttp2(e, "upstream", shard->http2Upstream);
   }
   e.add("trellis_config_version", "gauge", "Version of the running configuration.", "",
         static_cast<double>(process.configVersion));

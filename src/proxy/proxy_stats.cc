@@ -28,6 +28,8 @@ std::string_view localReasonName(LocalReason reason) {
       return "bad_request";
     case LocalReason::Draining:
       return "draining";
+    case LocalReason::DeadlineExceeded:
+      return "deadline_exceeded";
     case LocalReason::kCount:
       break;
   }

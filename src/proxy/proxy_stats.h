@@ -11,7 +11,9 @@
 #include <tuple>
 
 #include "common/stats.h"
+#include "http/grpc.h"
 #include "http/http1_parser.h"
+#include "http/http2/http2_types.h"
 #include "upstream/cluster_runtime.h"
 
 namespace trellis::proxy {
@@ -30,6 +32,7 @@ enum class LocalReason : uint8_t {
   Redirect,
   BadRequest,  // parse errors; the parser's own name is used as reason
   Draining,
+  DeadlineExceeded,  // grpc-timeout expired before the response ended
   kCount
 };
 std::string_view localReasonName(LocalReason reason);
@@ -40,6 +43,16 @@ struct RequestStats {
   Histogram duration;
   Counter requestBytes;
   Counter responseBytes;
+  std::array<Counter, http::grpc::kStatusCount> grpcByStatus;  // gRPC calls by final grpc-status
+};
+
+/// One direction's HTTP/2 stats (downstream = clients of this proxy, upstream = its backends).
+struct Http2ProxyStats {
+  http2::Http2Stats codec;  // defences and frames by error code, counted by the codec
+  Gauge connectionsActive;
+  Counter streamsTotal;
+  Gauge streamsActive;
+  Counter windowStalls;  // connections closed because the peer kept its windows shut
 };
 
 struct ListenerStats {
@@ -65,6 +78,9 @@ class WorkerStats {
   RequestStats& request(const RequestKey& key);
   ListenerStats& listener(const std::string& name);
   upstream::ClusterStats& cluster(const std::string& name);
+
+  Http2ProxyStats http2Downstream;
+  Http2ProxyStats http2Upstream;
 
   /// Visits every family under the lock (admin thread).
   template <typename F>

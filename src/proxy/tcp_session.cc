@@ -3,11 +3,12 @@
 #include "upstream/lb/load_balancer.h"
 
 namespace trellis::proxy {
-TcpSession::TcpSession(Worker& worker, int fd, const SocketAddress& peer, size_t listenerIndex)
+TcpSession::TcpSession(Worker& worker, std::unique_ptr<Connection> down, const SocketAddress& peer,
+                       size_t listenerIndex)
     : worker_(worker),
       config_(worker.config()),
       listener_(&config_->listeners[listenerIndex]),
-      down_(std::make_unique<Connection>(worker.loop(), worker.buffers(), fd)),
+      down_(std::move(down)),
       idleTimer_([this] {
         listener_->stats->tcpIdleTimeouts.inc();
         close();
@@ -19,7 +20,6 @@ TcpSession::TcpSession(Worker& worker, int fd, const SocketAddress& peer, size_t
       startMicros_(EventLoop::monotonicMicros()),
       peer_(peer) {
   down_->setOwner(this);
-  listener_->stats->connectionsTotal.inc();
   listener_->stats->connectionsActive.add();
 }
 

@@ -13,7 +13,9 @@ namespace trellis::proxy {
 
 class TcpSession final : public Session, public ConnectionOwner {
  public:
-  TcpSession(Worker& worker, int fd, const SocketAddress& peer, size_t listenerIndex);
+  /// `down` may already hold client bytes (read while detecting the protocol).
+  TcpSession(Worker& worker, std::unique_ptr<Connection> down, const SocketAddress& peer,
+             size_t listenerIndex);
   ~TcpSession() override;
   void begin() override;
   void drain() override {}  // opaque streams have no request boundary; they end on their own

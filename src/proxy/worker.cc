@@ -7,7 +7,10 @@
 
 #include "common/logging.h"
 #include "common/socket.h"
+#include "proxy/http2_session.h"
+#include "proxy/http2_upstream_pool.h"
 #include "proxy/http_session.h"
+#include "proxy/protocol_sniffer.h"
 #include "proxy/tcp_session.h"
 
 namespace trellis::proxy {
@@ -48,11 +51,27 @@ class Worker::ListenSocket final : public EventHandler {
       }
       setNoDelay(fd);
       const auto& listener = worker_.config_->listeners[listenerIndex];
+      listener.stats->connectionsTotal.inc();
+      auto connection = std::make_unique<Connection>(worker_.loop_, worker_.buffers_, fd);
       std::unique_ptr<Session> session;
-      if (listener.config->protocol == config::ListenerProtocol::Tcp) {
-        session = std::make_unique<TcpSession>(worker_, fd, peer, listenerIndex);
-      } else {
-        session = std::make_unique<HttpSession>(worker_, fd, peer, listenerIndex);
+      switch (listener.config->protocol) {
+        case config::ListenerProtocol::Tcp:
+          session =
+              std::make_unique<TcpSession>(worker_, std::move(connection), peer, listenerIndex);
+          break;
+        case config::ListenerProtocol::Http:
+          // HTTP/1, or the HTTP/2 preface, which HttpSession hands over to Http2Session.
+          session =
+              std::make_unique<HttpSession>(worker_, std::move(connection), peer, listenerIndex);
+          break;
+        case config::ListenerProtocol::Http2:
+          session = std::make_unique<Http2Session>(worker_, std::move(connection), peer.ip(),
+                                                   worker_.config_, &listener);
+          break;
+        case config::ListenerProtocol::Auto:
+          session = std::make_unique<ProtocolSniffer>(worker_, std::move(connection), peer,
+                                                      listenerIndex);
+          break;
       }
       worker_.adopt(std::move(session));
     }
@@ -69,6 +88,7 @@ Worker::Worker(int index, WorkerStats& stats)
     : index_(index),
       stats_(stats),
       pools_(loop_),
+      http2Pool_(std::make_unique<Http2UpstreamPool>(loop_, buffers_, stats.http2Upstream)),
       random_(0x7472656c6c6973ULL + static_cast<uint64_t>(index) * 0x9e3779b97f4a7c15ULL) {}
 
 Worker::~Worker() {
@@ -91,6 +111,7 @@ void Worker::start(std::shared_ptr<const ActiveConfig> config,
     sessionIndex_.clear();
     listenSockets_.clear();
     pools_.clear();
+    http2Pool_->clear();
     drainTimer_.reset();
     loop_.flushDeferred();  // before the buffer pool those objects return blocks to goes away
   });
@@ -124,7 +145,7 @@ std::string Worker::apply(const std::shared_ptr<const ActiveConfig>& active) {
     runtime.routes = &active->routeTables[i];
     runtime.stats = &stats_.listener(listener.name);
     runtime.unroutedStats = &stats_.request({listener.name, "", ""});
-    if (listener.protocol == config::ListenerProtocol::Tcp) {
+    if (listener.servesTcp()) {
       runtime.tcpCluster = clusterByName(listener.tcpCluster);
       runtime.tcpStats = &stats_.request({listener.name, "", listener.tcpCluster});
     }
@@ -196,6 +217,7 @@ void Worker::drain(uint64_t deadlineMs) {
     draining_ = true;
     listenSockets_.clear();
     pools_.clear();
+    http2Pool_->drain();
     // drain() may close sessions, which erases them from the list: iterate over a copy.
     std::vector<Session*> current;
     for (auto& session : sessions_) current.push_back(session.get());

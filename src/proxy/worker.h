@@ -25,6 +25,7 @@
 namespace trellis::proxy {
 
 class Session;
+class Http2UpstreamPool;
 
 /// Per-rule data resolved once per snapshot on each worker, so routing a request costs one
 /// pointer-keyed lookup.
@@ -80,6 +81,8 @@ class Worker {
   EventLoop& loop() { return loop_; }
   BufferPool& buffers() { return buffers_; }
   upstream::ConnectionPools& pools() { return pools_; }
+  Http2UpstreamPool& http2Pool() { return *http2Pool_; }
+  WorkerStats& stats() { return stats_; }
   const std::shared_ptr<const WorkerConfig>& config() const { return config_; }
   upstream::Prng& random() { return random_; }
   bool draining() const { return draining_; }
@@ -97,6 +100,7 @@ class Worker {
   EventLoop loop_;
   BufferPool buffers_;
   upstream::ConnectionPools pools_;
+  std::unique_ptr<Http2UpstreamPool> http2Pool_;
   upstream::Prng random_;
   std::shared_ptr<const WorkerConfig> config_;
   std::map<std::string, std::unique_ptr<ListenSocket>> listenSockets_;  // by "addr:port"

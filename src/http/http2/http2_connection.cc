@@ -192,11 +192,13 @@ struct Callbacks {
       }
       case NGHTTP2_RST_STREAM:
         c.stats_.peerResets.inc();
+        c.stats_.resetsReceived[Http2Stats::codeSlot(frame->rst_stream.error_code)].inc();
         c.noteReset(c.nowMs_);
         if (c.pendingFatal_ != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
         return 0;
       case NGHTTP2_GOAWAY:
         c.stats_.goawayReceived.inc();
+        c.stats_.goawaysReceived[Http2Stats::codeSlot(frame->goaway.error_code)].inc();
         c.goawayReceived_ = true;
         c.listener_.onGoaway(frame->goaway.last_stream_id, frame->goaway.error_code);
         return 0;
@@ -246,6 +248,12 @@ struct Callbacks {
   static int onFrameSend(nghttp2_session* /*session*/, const nghttp2_frame* frame, void* ud) {
     Http2Connection& c = self(ud);
     if (frame->hd.type == NGHTTP2_HEADERS) c.takePending(frame->hd.stream_id);
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      c.stats_.resetsSent[Http2Stats::codeSlot(frame->rst_stream.error_code)].inc();
+    }
+    if (frame->hd.type == NGHTTP2_GOAWAY) {
+      c.stats_.goawaysSent[Http2Stats::codeSlot(frame->goaway.error_code)].inc();
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
       c.stats_.goawaySent.inc();
       // nghttp2 enforces max_settings itself, without an invalid-frame callback.
@@ -622,6 +630,24 @@ size_t Http2Connection::sendCapacity(int32_t streamId) const {
   if (s == nullptr || !s->hasBody || s->endQueued) return 0;
   size_t queued = s->sendQueue.size();
   return queued >= settings_.streamSendBufferBytes ? 0 : settings_.streamSendBufferBytes - queued;
+}
+
+std::string_view errorCodeName(uint32_t code) {
+  static constexpr std::string_view kNames[] = {"NO_ERROR",
+                                                "PROTOCOL_ERROR",
+                                                "INTERNAL_ERROR",
+                                                "FLOW_CONTROL_ERROR",
+                                                "SETTINGS_TIMEOUT",
+                                                "STREAM_CLOSED",
+                                                "FRAME_SIZE_ERROR",
+                                                "REFUSED_STREAM",
+                                                "CANCEL",
+                                                "COMPRESSION_ERROR",
+                                                "CONNECT_ERROR",
+                                                "ENHANCE_YOUR_CALM",
+                                                "INADEQUATE_SECURITY",
+                                                "HTTP_1_1_REQUIRED"};
+  return code < std::size(kNames) ? kNames[code] : "UNKNOWN";
 }
 
 }  // namespace trellis::http2

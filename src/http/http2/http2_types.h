@@ -3,20 +3,19 @@
 // counters. Kept apart from Http2Connection so that config and metrics code need not see
 // nghttp2.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "common/stats.h"
+#include "http/header_field.h"
 
 namespace trellis::http2 {
 
-/// One header field. Views stay valid only for the duration of the listener call (received) or
-/// the submit call (sent; nghttp2 copies them).
-struct HeaderField {
-  std::string_view name;
-  std::string_view value;
-};
+/// One header field (shared with HTTP/1). Views stay valid only for the duration of the
+/// listener call (received) or the submit call (sent; nghttp2 copies them).
+using HeaderField = http::HeaderField;
 
 /// HTTP/2 error codes (RFC 9113 §7), mirrored so that users need not include nghttp2.h.
 enum ErrorCode : uint32_t {
@@ -75,6 +74,16 @@ struct Http2Stats {
   Counter badPreface;          // client connection preface missing or wrong
   Counter goawaySent;          // GOAWAY frames with an error code sent
   Counter goawayReceived;      // GOAWAY frames received
+  // Frames by error code (index: ErrorCode, codes above kHttp11Required count at 0xe).
+  static constexpr size_t kCodeSlots = 15;
+  std::array<Counter, kCodeSlots> resetsSent;
+  std::array<Counter, kCodeSlots> resetsReceived;
+  std::array<Counter, kCodeSlots> goawaysSent;
+  std::array<Counter, kCodeSlots> goawaysReceived;
+  static size_t codeSlot(uint32_t code) { return code < kCodeSlots ? code : kCodeSlots - 1; }
 };
+
+/// "PROTOCOL_ERROR" etc.; "UNKNOWN" for codes outside RFC 9113's table.
+std::string_view errorCodeName(uint32_t code);
 
 }  // namespace trellis::http2

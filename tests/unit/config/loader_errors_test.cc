@@ -449,12 +449,13 @@ TEST(LoaderErrorsTest, ListenerValidation) {
   expectSingleError(
       "apiVersion: trellis.dev/v1alpha1\nkind: Listener\nmetadata: {name: a}\n"
       "spec: {port: 80, protocol: TCP, tcp: {backendRef: {name: s}}, http: {}}\n",
-      at(4, 69, "Listener default/a", "spec.http", "is only valid with protocol HTTP"));
+      at(4, 69, "Listener default/a", "spec.http",
+         "is only valid with protocol HTTP, HTTP2 or AUTO"));
   expectSingleError(
       "apiVersion: trellis.dev/v1alpha1\nkind: Listener\nmetadata: {name: a}\n"
       "spec: {port: 80, protocol: UDP}\n",
       at(4, 28, "Listener default/a", "spec.protocol",
-         "unknown value \"UDP\" (expected HTTP or TCP)"));
+         "unknown value \"UDP\" (expected HTTP, HTTP2, TCP or AUTO)"));
   expectSingleError(
       "apiVersion: trellis.dev/v1alpha1\nkind: Listener\nmetadata: {name: a}\n"
       "spec: {port: 80, http: {bufferBytes: 1024}}\n",
@@ -535,7 +536,7 @@ spec: {port: 70000, protocol: tcp}
       "test.yaml:24:14: Listener default/broken: spec.port: must be between 1 and 65535, got "
       "70000",
       "test.yaml:24:31: Listener default/broken: spec.protocol: unknown value \"tcp\" (expected "
-      "HTTP or TCP)",
+      "HTTP, HTTP2, TCP or AUTO)",
   };
   EXPECT_EQ(rendered, expected) << describe(result);
   // The missing service is still reported, as a warning.

@@ -1,0 +1,338 @@
+#include "proxy/http2_upstream_pool.h"
+
+#include <algorithm>
+
+#include "common/connection.h"
+#include "common/socket.h"
+#include "http/http2/http2_connection.h"
+#include "proxy/http2_pump.h"
+
+namespace trellis::proxy {
+namespace {
+
+constexpr size_t kSocketHighWater = 256 * 1024;
+
+int statusOf(std::span<const http::HeaderField> fields) {
+  if (fields.empty() || fields[0].name != ":status") return 0;
+  int status = 0;
+  for (char c : fields[0].value) status = status * 10 + (c - '0');
+  return status;
+}
+
+}  // namespace
+
+class Http2UpstreamPool::Conn final : public ConnectionOwner,
+                                      public http2::Http2Connection::Listener,
+                                      public BatchEndHandler {
+ public:
+  /// One request's stream; freed once both the handler released it and the codec closed it.
+  struct Stream final : UpstreamStream {
+    Conn* conn = nullptr;
+    int32_t id = -1;
+    UpstreamStreamHandler* handler = nullptr;
+    bool released = false;
+    bool finished = false;
+    bool requestEnded = false;   // END_STREAM queued on our side
+    bool responseEnded = false;  // END_STREAM received
+
+    size_t sendData(std::string_view data, bool endStream) override {
+      if (finished || conn == nullptr) return 0;
+      size_t accepted = conn->codec_.submitData(id, data, endStream);
+      if (endStream && accepted == data.size()) requestEnded = true;
+      conn->scheduleFlush();
+      return accepted;
+    }
+    void sendTrailers(std::span<const http::HeaderField> fields) override {
+      if (finished || conn == nullptr) return;
+      conn->codec_.submitTrailers(id, fields);
+      requestEnded = true;
+      conn->scheduleFlush();
+    }
+    void consumed(size_t n) override {
+      if (finished || conn == nullptr) return;
+      conn->codec_.consumed(id, n);
+      conn->scheduleFlush();
+    }
+    void release() override {
+      released = true;
+      handler = nullptr;
+      if (finished) {
+        delete this;
+        return;
+      }
+      // A completed exchange closes by itself once the queued END_STREAM is out; only an
+      // abandoned one is cancelled.
+      if (requestEnded && responseEnded) return;
+      conn->codec_.resetStream(id, http2::kCancel);
+      conn->scheduleFlush();
+    }
+  };
+
+  Conn(Http2UpstreamPool& pool, std::string key, upstream::ClusterRuntime& cluster, int fd)
+      : pool_(pool),
+        key_(std::move(key)),
+        clusterStats_(cluster.stats),
+        idleTimeoutMs_(static_cast<uint64_t>(cluster.config.idleTimeout.count())),
+        socket_(pool.loop_, pool.buffers_, fd, true),
+        codec_(http2::Http2Connection::Role::kClient, pool.settings_, *this, pool.stats_.codec,
+               &pool.buffers_),
+        scratch_(&pool.buffers_),
+        connectTimer_([this] {
+          clusterStats_.connectTimeouts.inc();
+          fail(UpstreamFailure::ConnectTimeout);
+        }),
+        idleTimer_([this] { close(); }) {
+    socket_.setOwner(this);
+    codec_.start();
+    connectTimer_.arm(pool.loop_.timers(),
+                      static_cast<uint64_t>(cluster.config.connectTimeout.count()));
+    pool_.stats_.connectionsActive.add();
+  }
+
+  ~Conn() override {
+    // Streams still held by handlers outlive the connection; they only wait for release().
+    for (auto& [id, stream] : streams_) {
+      stream->finished = true;
+      stream->conn = nullptr;
+      if (stream->released) delete stream;
+    }
+    pool_.stats_.connectionsActive.sub();
+  }
+
+  bool usable() const { return !dead_ && !goaway_ && codec_.canOpenStream(); }
+  const std::string& key() const { return key_; }
+
+  UpstreamStream* open(std::span<const http::HeaderField> fields, bool hasBody,
+                       UpstreamStreamHandler& handler) {
+    int32_t id = codec_.submitRequest(fields, hasBody);
+    if (id < 0) return nullptr;
+    auto* stream = new Stream;
+    stream->conn = this;
+    stream->id = id;
+    stream->handler = &handler;
+    stream->requestEnded = !hasBody;
+    streams_.emplace(id, stream);
+    idleTimer_.cancel();
+    pool_.stats_.streamsTotal.inc();
+    pool_.stats_.streamsActive.add();
+    scheduleFlush();
+    return stream;
+  }
+
+  /// No new streams; closes once the current ones end.
+  void goAway() {
+    goaway_ = true;
+    if (streams_.empty()) {
+      close();
+      return;
+    }
+    codec_.goAway(http2::kNoError, false);
+    scheduleFlush();
+  }
+
+  void onBatchEnd() override { flush(); }
+
+  void onConnectionEvent(Connection& /*connection*/, uint32_t events) override {
+    if (dead_) return;
+    if (socket_.connecting()) {
+      int error = 0;
+      if (!socket_.finishConnect(error)) {
+        if (error == 0 && !(events & (EPOLLERR | EPOLLHUP))) return;
+        connectTimer_.cancel();
+        clusterStats_.connectFailures.inc();
+        fail(UpstreamFailure::ConnectFailure);
+        return;
+      }
+      connectTimer_.cancel();
+    }
+    PumpResult result = pumpIn(socket_, codec_);
+    if (dead_) return;
+    if (result != PumpResult::Ok) {
+      if (result == PumpResult::ProtocolError) flush();  // the GOAWAY, if the socket takes it
+      clusterStats_.resets.inc();
+      fail(result == PumpResult::ProtocolError ? UpstreamFailure::BadResponse
+                                               : UpstreamFailure::Reset);
+      return;
+    }
+    flush();
+  }
+
+  // Codec events --------------------------------------------------------------------------
+
+  void onHeaders(int32_t id, std::span<const http::HeaderField> fields, bool endStream) override {
+    Stream* s = find(id);
+    if (s == nullptr || s->handler == nullptr) return;
+    size_t pseudo = 0;
+    while (pseudo < fields.size() && fields[pseudo].name.starts_with(':')) ++pseudo;
+    if (endStream) s->responseEnded = true;
+    s->handler->onUpstreamHeaders(statusOf(fields), fields.subspan(pseudo), endStream);
+  }
+  void onData(int32_t id, std::string_view data, bool endStream) override {
+    Stream* s = find(id);
+    if (s == nullptr || s->handler == nullptr) {
+      if (!data.empty()) codec_.consumed(id, data.size());
+      return;
+    }
+    if (endStream) s->responseEnded = true;
+    s->handler->onUpstreamData(data, endStream);
+  }
+  void onTrailers(int32_t id, std::span<const http::HeaderField> fields) override {
+    Stream* s = find(id);
+    if (s == nullptr) return;
+    s->responseEnded = true;
+    if (s->handler != nullptr) s->handler->onUpstreamTrailers(fields);
+  }
+  void onStreamReset(int32_t id, uint32_t code) override {
+    Stream* s = find(id);
+    if (s == nullptr || s->handler == nullptr) return;
+    UpstreamStreamHandler* handler = s->handler;
+    s->handler = nullptr;  // no more events after a failure
+    handler->onUpstreamFailure(
+        code == http2::kRefusedStream ? UpstreamFailure::Refused : UpstreamFailure::Reset, code);
+  }
+  void onGoaway(int32_t /*lastStreamId*/, uint32_t /*code*/) override {
+    // Streams above lastStreamId come back as REFUSED_STREAM resets from the codec.
+    goaway_ = true;
+  }
+  void onStreamClosed(int32_t id) override {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    Stream* s = it->second;
+    streams_.erase(it);
+    pool_.stats_.streamsActive.sub();
+    s->finished = true;
+    s->conn = nullptr;
+    if (s->released) delete s;
+    if (streams_.empty()) {
+      if (goaway_) {
+        close();
+      } else {
+        idleTimer_.arm(pool_.loop_.timers(), idleTimeoutMs_);
+      }
+    }
+  }
+  void onStreamWritable(int32_t id) override {
+    Stream* s = find(id);
+    if (s != nullptr && s->handler != nullptr) s->handler->onUpstreamWritable();
+  }
+
+ private:
+  Stream* find(int32_t id) const {
+    auto it = streams_.find(id);
+    return it == streams_.end() ? nullptr : it->second;
+  }
+
+  void scheduleFlush() {
+    if (!dead_) pool_.loop_.callAtBatchEnd(this);
+  }
+
+  void flush() {
+    if (dead_ || socket_.connecting()) return;
+    if (!pumpOut(socket_, codec_, scratch_, kSocketHighWater)) {
+      clusterStats_.resets.inc();
+      fail(UpstreamFailure::Reset);
+      return;
+    }
+    if (codec_.closing() && socket_.pendingBytes() == 0) close();
+  }
+
+  /// Every stream still known fails; the connection goes away.
+  void fail(UpstreamFailure failure) {
+    if (dead_) return;
+    dead_ = true;
+    std::vector<Stream*> live;
+    for (auto& [id, stream] : streams_) live.push_back(stream);
+    for (Stream* stream : live) {
+      if (stream->handler == nullptr) continue;
+      UpstreamStreamHandler* handler = stream->handler;
+      stream->handler = nullptr;
+      handler->onUpstreamFailure(failure, 0);
+    }
+    pool_.remove(this);
+  }
+
+  void close() {
+    if (dead_) return;
+    dead_ = true;
+    pool_.remove(this);
+  }
+
+  Http2UpstreamPool& pool_;
+  std::string key_;
+  upstream::ClusterStats& clusterStats_;
+  uint64_t idleTimeoutMs_;
+  Connection socket_;
+  http2::Http2Connection codec_;
+  Buffer scratch_;
+  Timer connectTimer_;
+  Timer idleTimer_;
+  std::unordered_map<int32_t, Stream*> streams_;
+  bool goaway_ = false;
+  bool dead_ = false;
+};
+
+Http2UpstreamPool::Http2UpstreamPool(EventLoop& loop, BufferPool& buffers, Http2ProxyStats& stats)
+    : loop_(loop), buffers_(buffers), stats_(stats) {
+  // Upstream-side windows: generous, since the client side of this proxy is what paces them.
+  settings_.maxConcurrentStreams = 1000;
+  settings_.initialWindowSize = 256 * 1024;
+  settings_.connectionWindowSize = 4 * 1024 * 1024;
+  settings_.maxHeaderListSize = 256 * 1024;
+}
+
+Http2UpstreamPool::~Http2UpstreamPool() {
+  clear();
+}
+
+UpstreamStream* Http2UpstreamPool::open(upstream::ClusterRuntime& cluster, int endpoint,
+                                        std::span<const http::HeaderField> fields, bool hasBody,
+                                        UpstreamStreamHandler& handler) {
+  const std::string& key = cluster.endpointKeys[endpoint];
+  auto& conns = byEndpoint_[key];
+  for (auto& conn : conns) {
+    if (!conn->usable()) continue;
+    cluster.stats.connectionsReused.inc();
+    return conn->open(fields, hasBody, handler);
+  }
+  int fd = connectTo(cluster.addresses[endpoint]);
+  if (fd < 0) {
+    cluster.stats.connectFailures.inc();
+    return nullptr;
+  }
+  cluster.stats.connectionsOpened.inc();
+  conns.push_back(std::make_unique<Conn>(*this, key, cluster, fd));
+  return conns.back()->open(fields, hasBody, handler);
+}
+
+void Http2UpstreamPool::remove(Conn* conn) {
+  auto it = byEndpoint_.find(conn->key());
+  if (it == byEndpoint_.end()) return;
+  auto& conns = it->second;
+  auto pos = std::find_if(conns.begin(), conns.end(),
+                          [conn](const std::unique_ptr<Conn>& c) { return c.get() == conn; });
+  if (pos == conns.end()) return;
+  // Deferred: remove() runs inside the connection's own callbacks.
+  loop_.deferDestroy(std::move(*pos));
+  conns.erase(pos);
+  if (conns.empty()) byEndpoint_.erase(it);
+}
+
+void Http2UpstreamPool::drain() {
+  std::vector<Conn*> all;
+  for (auto& [key, conns] : byEndpoint_) {
+    for (auto& conn : conns) all.push_back(conn.get());
+  }
+  for (Conn* conn : all) conn->goAway();
+}
+
+void Http2UpstreamPool::clear() {
+  byEndpoint_.clear();
+}
+
+size_t Http2UpstreamPool::connectionCount() const {
+  size_t n = 0;
+  for (const auto& [key, conns] : byEndpoint_) n += conns.size();
+  return n;
+}
+
+}  // namespace trellis::proxy

@@ -1,0 +1,56 @@
+#pragma once
+// Per-worker HTTP/2 connections to upstream endpoints, shared by every exchange of the worker:
+// one connection multiplexes many streams, and another opens only when the peer's
+// SETTINGS_MAX_CONCURRENT_STREAMS is reached. Connections outlive configuration snapshots (like
+// the HTTP/1 pools), close after the cluster's idle timeout without streams, and stop taking
+// streams once the upstream sends GOAWAY.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/buffer.h"
+#include "common/event_loop.h"
+#include "http/http2/http2_types.h"
+#include "proxy/proxy_stats.h"
+#include "proxy/upstream_stream.h"
+#include "upstream/cluster_runtime.h"
+
+namespace trellis::proxy {
+
+class Http2UpstreamPool {
+ public:
+  Http2UpstreamPool(EventLoop& loop, BufferPool& buffers, Http2ProxyStats& stats);
+  ~Http2UpstreamPool();
+  Http2UpstreamPool(const Http2UpstreamPool&) = delete;
+  Http2UpstreamPool& operator=(const Http2UpstreamPool&) = delete;
+
+  /// Opens a stream to `endpoint` of `cluster` with the request head `fields` (pseudo-headers
+  /// first). Returns null when no connection could even be started (connect() failed at once);
+  /// later failures reach `handler`.
+  UpstreamStream* open(upstream::ClusterRuntime& cluster, int endpoint,
+                       std::span<const http::HeaderField> fields, bool hasBody,
+                       UpstreamStreamHandler& handler);
+  /// Graceful shutdown: GOAWAY on every connection; idle ones close now.
+  void drain();
+  /// Closes everything at once (worker teardown).
+  void clear();
+  size_t connectionCount() const;
+
+  class Conn;
+
+ private:
+  friend class Conn;
+  void remove(Conn* conn);
+
+  EventLoop& loop_;
+  BufferPool& buffers_;
+  Http2ProxyStats& stats_;
+  http2::Http2Settings settings_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Conn>>> byEndpoint_;
+};
+
+}  // namespace trellis::proxy

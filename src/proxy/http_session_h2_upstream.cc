@@ -1,0 +1,193 @@
+// HttpSession's HTTP/2 upstream leg: an HTTP/1.x request forwarded to a cluster whose port
+// speaks HTTP/2 (appProtocol h2c or grpc). The head becomes HTTP/2 fields, a chunked body is
+// de-chunked into DATA frames, and the response comes back as an HTTP/1.1 head with the body
+// as-is (content-length) or re-chunked, trailers included.
+
+#include <charconv>
+
+#include "proxy/head_writer.h"
+#include "proxy/http2_upstream_pool.h"
+#include "proxy/http_session.h"
+
+namespace trellis::proxy {
+
+bool HttpSession::startHttp2Upstream(const RuleRuntime& runtime, std::string_view path,
+                                     std::string_view host) {
+  // WebSocket over HTTP/2 needs extended CONNECT (RFC 8441), which is not offered upstream.
+  upgradeRequested_ = false;
+  if (!rule_->mirrors.empty()) {
+    listener_->stats->mirrorsSkipped.inc(runtime.mirrors.size());  // HTTP/1 upstreams only
+  }
+  ForwardedRequest forwarded{path, request_.query, host, peerIp_, requestId_, false, false};
+  buildUpstreamRequestFields(h2Fields_, request_.method, request_.headers, &request_,
+                             rule_->requestHeaders ? &*rule_->requestHeaders : nullptr, forwarded);
+  down_->in().consume(request_.headBytes);  // request_ views are invalid from here on
+  headScanned_ = 0;
+  state_ = State::Proxying;
+  timer_.cancel();
+  h2up_ = worker_.http2Pool().open(*cluster_, endpoint_, h2Fields_.fields(), !requestDone_, *this);
+  if (h2up_ == nullptr) {
+    localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
+    return false;
+  }
+  h2RequestEnded_ = requestDone_;
+  pushHttp2RequestBody();
+  return state_ == State::ReadingHead;
+}
+
+void HttpSession::pushHttp2RequestBody() {
+  while (h2up_ != nullptr && !h2RequestEnded_) {
+    if (!h2RequestPending_.empty()) {
+      size_t accepted = h2up_->sendData(h2RequestPending_.view(), false);
+      h2RequestPending_.consume(accepted);
+      if (!h2RequestPending_.empty()) return;  // onUpstreamWritable resumes
+    }
+    if (requestDone_) {
+      h2up_->sendData({}, true);
+      h2RequestEnded_ = true;
+      return;
+    }
+    Buffer& in = down_->in();
+    if (in.empty()) return;
+    size_t consumed = 0;
+    if (requestFraming_ == http::BodyFraming::ContentLength) {
+      consumed = static_cast<size_t>(std::min<uint64_t>(in.size(), requestRemaining_));
+      h2RequestPending_.append(in.data(), consumed);
+      requestRemaining_ -= consumed;
+      requestDone_ = requestRemaining_ == 0;
+    } else {
+      auto result = requestChunks_.feed(in.data(), in.size(), [this](const char* p, size_t n) {
+        h2RequestPending_.append(p, n);
+      });
+      if (result.error) {
+        listener_->stats->parseErrors[static_cast<size_t>(http::ParseError::BadChunk)].inc();
+        releaseUpstream(false);
+        localReply(400, LocalReason::BadRequest, "bad_chunk", true);
+        return;
+      }
+      consumed = result.consumed;
+      requestDone_ = result.done;
+    }
+    in.consume(consumed);
+    requestBodyBytes_ += consumed;
+    requestBodyStarted_ = true;
+    if (requestBodyLimit_ != 0 && requestBodyBytes_ > requestBodyLimit_) {
+      releaseUpstream(false);
+      localReply(413, LocalReason::RequestBodyTooLarge, {}, true);
+      return;
+    }
+  }
+}
+
+void HttpSession::onUpstreamWritable() {
+  pushHttp2RequestBody();
+  if (down_ && h2RequestPending_.empty()) readDownstream();
+}
+
+void HttpSession::onUpstreamHeaders(int status, std::span<const http::HeaderField> fields,
+                                    bool endStream) {
+  if (responseHeadDone_) return;
+  if (status < 200) {
+    if (status == 100 && !clientIsHttp10_) {
+      down_->send("HTTP/1.1 100 Continue\r\n\r\n");
+      responseStarted_ = true;
+    }
+    return;
+  }
+  responseHeadDone_ = true;
+  responseStarted_ = true;
+  responseStatus_ = status;
+  bool hasLength = false;
+  for (const auto& f : fields) hasLength = hasLength || f.name == "content-length";
+  const bool bodyless = method_ == "HEAD" || status == 204 || status == 304;
+  ForwardedResponse forwarded;
+  h2ResponseChunked_ = !endStream && !hasLength && !bodyless && !clientIsHttp10_;
+  forwarded.chunked = h2ResponseChunked_;
+  if (!endStream && !hasLength && !bodyless && clientIsHttp10_) clientKeepAlive_ = false;
+  if (!requestDone_ || draining_) clientKeepAlive_ = false;
+  forwarded.keepAlive = clientKeepAlive_;
+  forwarded.clientIsHttp10 = clientIsHttp10_;
+  downstreamHead_.clear();
+  writeDownstreamResponseHead(downstreamHead_, status, fields,
+                              rule_->responseHeaders ? &*rule_->responseHeaders : nullptr,
+                              forwarded);
+  if (endStream && !hasLength && !bodyless) {
+    // HTTP/1 needs framing even for an empty body: replace the blank line with a length.
+    std::string_view head = downstreamHead_.view();
+    down_->send(head.substr(0, head.size() - 2), "content-length: 0\r\n\r\n");
+  } else {
+    down_->send(downstreamHead_.view());
+  }
+  if (endStream) finishExchange();
+}
+
+void HttpSession::onUpstreamData(std::string_view data, bool endStream) {
+  if (!responseHeadDone_ || !down_) return;
+  if (!data.empty()) {
+    if (h2ResponseChunked_) {
+      char size[24];
+      auto end = std::to_chars(size, size + 16, data.size(), 16).ptr;
+      *end++ = '\r';
+      *end++ = '\n';
+      down_->send(std::string_view(size, static_cast<size_t>(end - size)), data);
+      down_->send("\r\n");
+    } else {
+      down_->send(data);
+    }
+    h2ResponseUnacked_ += data.size();
+    ackHttp2Response();
+  }
+  if (endStream) {
+    if (h2ResponseChunked_) down_->send("0\r\n\r\n");
+    finishExchange();
+  }
+}
+
+void HttpSession::onUpstreamTrailers(std::span<const http::HeaderField> fields) {
+  if (!responseHeadDone_ || !down_) return;
+  if (h2ResponseChunked_) {
+    down_->send("0\r\n");
+    for (const auto& f : fields) {
+      down_->send(f.name, ": ");
+      down_->send(f.value, "\r\n");
+    }
+    down_->send("\r\n");
+  }
+  finishExchange();
+}
+
+void HttpSession::ackHttp2Response() {
+  // The stream's window reopens only as the client takes the bytes: a slow reader stalls the
+  // upstream by window instead of growing our buffer.
+  if (h2up_ == nullptr || h2ResponseUnacked_ == 0) return;
+  if (down_->pendingBytes() >= listener_->config->http.bufferBytes) return;
+  h2up_->consumed(h2ResponseUnacked_);
+  h2ResponseUnacked_ = 0;
+}
+
+void HttpSession::onUpstreamFailure(UpstreamFailure failure, uint32_t /*http2Code*/) {
+  UpstreamStream* stream = h2up_;
+  h2up_ = nullptr;
+  if (stream != nullptr) stream->release();
+  if (responseStarted_) {
+    close();  // mid-response: the client can only learn of it by the connection closing
+    return;
+  }
+  switch (failure) {
+    case UpstreamFailure::ConnectFailure:
+      localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
+      return;
+    case UpstreamFailure::ConnectTimeout:
+      localReply(503, LocalReason::UpstreamConnectTimeout, {}, !requestDone_);
+      return;
+    case UpstreamFailure::Refused:
+    case UpstreamFailure::Reset:
+      localReply(502, LocalReason::UpstreamReset, {}, !requestDone_);
+      return;
+    case UpstreamFailure::BadResponse:
+      localReply(502, LocalReason::UpstreamBadResponse, {}, !requestDone_);
+      return;
+  }
+}
+
+}  // namespace trellis::proxy
