@@ -79,6 +79,23 @@ void Http2Session::drain() {
   scheduleFlush();
 }
 
+void Http2Session::onConfigApplied() {
+  if (closed_ || draining_) return;
+  const config::Http2Limits a = listener_->config->http.http2;  // refresh may drop the old one
+  const config::ListenerProtocol protocol = listener_->config->protocol;
+  if (!refreshConfig()) {
+    drain();
+    return;
+  }
+  const config::Http2Limits& b = listener_->config->http.http2;
+  bool same = a.maxConcurrentStreams == b.maxConcurrentStreams &&
+              a.initialStreamWindowSize == b.initialStreamWindowSize &&
+              a.connectionWindowSize == b.connectionWindowSize &&
+              a.maxFrameSize == b.maxFrameSize && a.maxHeaderListSize == b.maxHeaderListSize &&
+              protocol == listener_->config->protocol;
+  if (!same) drain();
+}
+
 bool Http2Session::refreshConfig() {
   const auto& current = worker_.config();
   if (current == config_) return true;

@@ -32,6 +32,9 @@ class Http2Session final : public Session,
 
   void begin() override;
   void drain() override;
+  /// A reload that removed the listener or changed its HTTP/2 settings sends GOAWAY, so the
+  /// client reconnects under the new settings; other changes apply to new streams as they come.
+  void onConfigApplied() override;
   void onConnectionEvent(Connection& connection, uint32_t events) override;
   void onBatchEnd() override { flush(); }
 

@@ -193,6 +193,11 @@ std::string Worker::apply(const std::shared_ptr<const ActiveConfig>& active) {
   }
   listenSockets_ = std::move(sockets);  // the rest close here
   config_ = std::move(next);
+  std::vector<Session*> current;
+  for (auto& session : sessions_) current.push_back(session.get());
+  for (Session* session : current) {
+    if (sessionIndex_.count(session)) session->onConfigApplied();
+  }
   return error;
 }
 

@@ -119,6 +119,8 @@ class Session {
   virtual void begin() {}
   /// Graceful drain: close when idle, or after the in-flight request.
   virtual void drain() = 0;
+  /// A new configuration is active on the worker (new requests will use it).
+  virtual void onConfigApplied() {}
 };
 
 }  // namespace trellis::proxy

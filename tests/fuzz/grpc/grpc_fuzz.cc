@@ -1,12 +1,13 @@
 // Fuzzes the gRPC header helpers with their round-trip invariants: a parsed grpc-timeout
 // re-encodes to a value that parses to at least the same deadline, and percent-encoding a
-// grpc-message decodes back to the original bytes.
+// grpc-message decodes back to the original bytes; health-check responses parse safely.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "http/grpc.h"
+#include "http/grpc_health.h"
 
 namespace grpc = trellis::http::grpc;
 
@@ -33,6 +34,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (auto path = grpc::splitPath(input)) {
     if (path->service.empty() || path->method.empty()) std::abort();
+  }
+  (void)grpc::parseHealthCheckResponse(input);  // untrusted upstream bytes
+  if (grpc::parseHealthCheckResponse(grpc::encodeHealthCheckRequest(input)) !=
+      grpc::ServingStatus::Unknown) {
+    std::abort();  // a request carries only field 1 as bytes: it reads as "no status"
   }
   (void)grpc::parseStatus(input);
   (void)grpc::isGrpcContentType(input);
