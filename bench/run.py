@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """Side-by-side reverse-proxy benchmark: direct, trellis-proxy, nginx and HAProxy in front of the
-same trellis-echo upstream, measured in one run with the same CPU pinning.
+same trellis-echo upstream, measured in one run with the same CPU pinning: first over HTTP/1.1,
+then the HTTP/2 scenarios of http2_bench.py (h2c, HTTP/1.1 to an HTTP/2 upstream, gRPC unary).
 
-    /usr/bin/python3 bench/run.py --build-dir build            # the full run (make bench)
-    /usr/bin/python3 bench/run.py --build-dir build --quick    # smoke test of the script
+    /usr/bin/python3 bench/run.py --build-dir build              # the full run (make bench)
+    /usr/bin/python3 bench/run.py --build-dir build --quick      # smoke test of the script
+    /usr/bin/python3 bench/run.py --build-dir build --only http2 # the HTTP/2 part alone
 
-The proxy under test runs on CPU 0; the upstream and the load generators (wrk, trellis-loadgen)
-run on CPU 1. See docs/benchmark.md for what each number means and how it is measured.
+The proxy under test runs on CPU 0; the upstream and the load generators (wrk, trellis-loadgen,
+h2load) run on CPU 1. See docs/benchmark.md for what each number means and how it is measured.
 Standard library only.
 """
 
@@ -28,12 +30,15 @@ import sys
 import tempfile
 import time
 
+import http2_bench
+from benchlib import (BODY_PATH, LOAD_CPU, PROXY_CPU, BenchError, CpuBusyMeter, CpuMeter,
+                      Processes, child_pids, free_port, log, read_response, read_text,
+                      request_bytes, rss_bytes, serves, wait_for)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "bench", "configs")
 TARGETS = ("direct", "trellis", "nginx", "haproxy")
-PROXY_CPU = "0"
-LOAD_CPU = "1"
-BODY_PATH = "/?body=12"
+PARTS = ("http1", "http2")  # the HTTP/1.1 table and the HTTP/2 scenarios (http2_bench.py)
 RT_PRIORITY = "10"
 MIB = 1024 * 1024
 
@@ -46,234 +51,24 @@ AIM_INSTR_PER_REQ = 16000
 AIM_SYSCALLS_PER_REQ = 4.6
 
 
-class BenchError(Exception):
-    pass
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Processes: every child is registered and stopped by pid at the end, whatever happens.
-
-class Processes:
-    def __init__(self):
-        self.running = []  # (name, Popen)
-
-    def start(self, name, argv, workdir, forks=False, **kw):
-        out = open(os.path.join(workdir, f"{name}.out"), "wb")
-        err = open(os.path.join(workdir, f"{name}.err"), "wb")
-        # Own session: a Ctrl-C in the terminal reaches only this script, which then stops
-        # everything in order.
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                start_new_session=True, **kw)
-        out.close()
-        err.close()
-        proc.bench_name = name
-        proc.bench_forks = forks
-        proc.bench_files = (os.path.join(workdir, f"{name}.out"),
-                            os.path.join(workdir, f"{name}.err"))
-        self.running.append((name, proc))
-        return proc
-
-    def run(self, name, argv, workdir, timeout):
-        """Runs a command to completion; returns (returncode, stdout, stderr)."""
-        proc = self.start(name, argv, workdir)
-        try:
-            code = proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.stop(proc)
-            raise BenchError(f"{name} did not finish within {timeout} s: {' '.join(argv)}")
-        self.forget(proc)
-        return code, read_text(proc.bench_files[0]), read_text(proc.bench_files[1])
-
-    def forget(self, proc):
-        self.running = [(n, p) for n, p in self.running if p is not proc]
-
-    def stop(self, proc, sig=signal.SIGTERM, timeout=10):
-        # Only forked servers (nginx) leave children worth reaping; never touch a tracee.
-        children = child_pids(proc.pid) if proc.poll() is None and proc.bench_forks else []
-        if proc.poll() is None:
-            try:
-                proc.send_signal(sig)
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            except ProcessLookupError:
-                pass
-        for pid in children:  # e.g. nginx workers left behind by a killed master
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.forget(proc)
-
-    def stop_all(self):
-        for _, proc in reversed(list(self.running)):
-            self.stop(proc)
-
-
-def read_text(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
-def child_pids(pid):
-    children = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid:
-            children.append(int(entry))
-    return children
-
-
-def rss_bytes(pids):
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-    return total
-
-
-def cpu_seconds(pids):
-    """User + system CPU time consumed so far by `pids` (all their threads)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
-
-
-class CpuMeter:
-    """Fraction of one CPU that `pids` used between start() and stop()."""
-
-    def __init__(self, pids):
-        self.pids = pids
-        self.start_cpu = cpu_seconds(pids) if pids else 0
-        self.start_wall = time.monotonic()
-
-    def stop(self):
-        if not self.pids:
-            return None
-        return (cpu_seconds(self.pids) - self.start_cpu) / (time.monotonic() - self.start_wall)
-
-
-def cpu_busy_ticks(cpu):
-    """(busy, total) jiffies of one CPU from /proc/stat."""
-    for line in read_text("/proc/stat").splitlines():
-        fields = line.split()
-        if fields and fields[0] == f"cpu{cpu}":
-            values = [int(v) for v in fields[1:8]]  # user nice system idle iowait irq softirq
-            idle = values[3] + values[4]
-            return sum(values) - idle, sum(values)
-    return 0, 0
-
-
-class CpuBusyMeter:
-    """Fraction of time a whole CPU was busy (any process) between start() and stop()."""
-
-    def __init__(self, cpu):
-        self.cpu = cpu
-        self.start = cpu_busy_ticks(cpu)
-
-    def stop(self):
-        busy, total = cpu_busy_ticks(self.cpu)
-        return (busy - self.start[0]) / max(1, total - self.start[1])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout, what, proc=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise BenchError(f"{what}: process exited with {proc.returncode}: "
-                             f"{read_text(proc.bench_files[1])[-2000:]}")
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise BenchError(f"timed out after {timeout} s waiting for {what}")
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP on raw sockets (keep-alive, exact framing; urllib would close connections).
-
-def request_bytes(port):
-    return f"GET {BODY_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-
-
-def read_response(sock):
-    """Reads one Content-Length-framed response; returns (status, body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise BenchError("connection closed before the response head")
-        data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise BenchError("connection closed in the response body")
-        body += chunk
-    return status, body[:length]
-
-
-def one_request(port, timeout=5):
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(request_bytes(port))
-        return read_response(sock)
-
-
-def serves(port):
-    try:
-        status, body = one_request(port, timeout=2)
-        return status == 200 and body == b"x" * 12
-    except (OSError, BenchError, ValueError, IndexError):
-        return False
-
-
 # ---------------------------------------------------------------------------------------------
 # Targets
 
 class Bench:
-    def __init__(self, args):
+    def __init__(self, args, targets):
         self.args = args
         self.procs = Processes()
         self.workdir = tempfile.mkdtemp(prefix="trellis-bench-")
         build = os.path.abspath(args.build_dir)
-        self.proxy_bin = os.path.join(build, "src", "proxy", "trellis-proxy")
-        self.echo_bin = os.path.join(build, "src", "apps", "echo", "trellis-echo")
-        self.loadgen_bin = os.path.join(build, "bench", "loadgen", "trellis-loadgen")
-        for binary in (self.proxy_bin, self.echo_bin, self.loadgen_bin):
+        self.proxy_bin = args.proxy_bin or os.path.join(build, "src", "proxy", "trellis-proxy")
+        self.echo_bin = args.echo_bin or os.path.join(build, "src", "apps", "echo",
+                                                      "trellis-echo")
+        self.loadgen_bin = args.loadgen_bin or os.path.join(build, "bench", "loadgen",
+                                                            "trellis-loadgen")
+        needed = [self.echo_bin, self.loadgen_bin]
+        if "trellis" in targets:
+            needed.append(self.proxy_bin)
+        for binary in needed:
             if not os.access(binary, os.X_OK):
                 raise BenchError(f"{binary} is missing: build first (cmake --build {build})")
         self.realtime = args.realtime and realtime_available()
@@ -505,16 +300,29 @@ class Bench:
                 self.procs.stop(proc)
         return result
 
-    def run(self, targets):
+    def run(self, targets, parts):
         results = {"machine": machine_info(self.args), "settings": settings(self.args,
                                                                             self.realtime),
                    "targets": {}}
+        results["settings"]["parts"] = parts
         if not self.realtime:
             log("note: running without SCHED_FIFO (use as root without --no-realtime for "
                 "steadier latency)")
         self.start_echo()
         log(f"upstream: trellis-echo on 127.0.0.1:{self.echo_port} (CPU {LOAD_CPU}); proxies "
             f"on CPU {PROXY_CPU}; load on CPU {LOAD_CPU}")
+        if "http1" in parts:
+            self.run_http1(targets, results)
+        if "http2" in parts:
+            if shutil.which("h2load"):
+                log("HTTP/2 scenarios")
+                results["http2"] = http2_bench.Http2Bench(self).run(targets)
+            else:
+                log("note: h2load is not installed (nghttp2-client); skipping the HTTP/2 part")
+        results["machine"]["loadavg_end"] = read_text("/proc/loadavg").strip()
+        return results
+
+    def run_http1(self, targets, results):
         for name in targets:
             try:
                 results["targets"][name] = self.measure_target(name)
@@ -531,8 +339,6 @@ class Bench:
                 except BenchError as error:
                     log(f"  {name}: callgrind FAILED: {error}")
                     results["targets"][name]["callgrind"] = {"error": str(error)}
-        results["machine"]["loadavg_end"] = read_text("/proc/loadavg").strip()
-        return results
 
     def close(self):
         self.procs.stop_all()
@@ -788,7 +594,9 @@ def parse_args():
     parser.add_argument("--build-dir", default=os.path.join(REPO, "build"),
                         help="CMake build directory holding trellis-proxy, trellis-echo and "
                              "trellis-loadgen (default: build)")
-    parser.add_argument("--only", help="comma-separated subset of " + ",".join(TARGETS))
+    parser.add_argument("--only", help="comma-separated subset of the targets " +
+                        ",".join(TARGETS) + " and/or the parts " + ",".join(PARTS) +
+                        " (e.g. 'http2' or 'http2,direct,nginx'); default: everything")
     parser.add_argument("--quick", action="store_true",
                         help="short durations and request counts, to smoke-test the script")
     parser.add_argument("--json-out", help="where to write the JSON results (default "
@@ -806,6 +614,9 @@ def parse_args():
                         help="open-loop rate of the latency test, requests/s (default 2000)")
     parser.add_argument("--no-realtime", dest="realtime", action="store_false",
                         help="do not run the proxies and load generators under SCHED_FIFO")
+    parser.add_argument("--proxy-bin", help="trellis-proxy binary (default: in --build-dir)")
+    parser.add_argument("--echo-bin", help="trellis-echo binary (default: in --build-dir)")
+    parser.add_argument("--loadgen-bin", help="trellis-loadgen binary (default: in --build-dir)")
     parser.add_argument("--nginx", default="/usr/sbin/nginx")
     parser.add_argument("--haproxy", default="/usr/sbin/haproxy")
     parser.add_argument("--keep-temp", action="store_true",
@@ -824,18 +635,20 @@ def parse_args():
         args.callgrind_requests = 2000 if quick else 20000
     if args.strace_requests is None:
         args.strace_requests = 5000 if quick else 20000
-    targets = list(TARGETS)
+    targets, parts = list(TARGETS), list(PARTS)
     if args.only:
-        targets = [t.strip() for t in args.only.split(",") if t.strip()]
-        unknown = [t for t in targets if t not in TARGETS]
+        chosen = [t.strip() for t in args.only.split(",") if t.strip()]
+        unknown = [t for t in chosen if t not in TARGETS and t not in PARTS]
         if unknown:
             parser.error(f"unknown target(s) {', '.join(unknown)}; choose from "
-                         f"{', '.join(TARGETS)}")
+                         f"{', '.join(TARGETS + PARTS)}")
+        targets = [t for t in chosen if t in TARGETS] or targets
+        parts = [p for p in chosen if p in PARTS] or parts
     for name, binary in (("nginx", args.nginx), ("haproxy", args.haproxy)):
         if name in targets and not os.access(binary, os.X_OK):
             log(f"note: {binary} is not installed; skipping {name} (scripts/install-deps.sh)")
             targets.remove(name)
-    return args, targets
+    return args, targets, parts
 
 
 def raise_fd_limit():
@@ -846,7 +659,7 @@ def raise_fd_limit():
 
 
 def main():
-    args, targets = parse_args()
+    args, targets, parts = parse_args()
     if (os.cpu_count() or 1) < 2:
         log("note: fewer than 2 CPUs; the proxy and the load share a core")
     raise_fd_limit()
@@ -859,8 +672,8 @@ def main():
     signal.signal(signal.SIGTERM, interrupted)
     bench = None
     try:
-        bench = Bench(args)
-        results = bench.run(targets)
+        bench = Bench(args, targets)
+        results = bench.run(targets, parts)
     except KeyboardInterrupt:
         log("interrupted; stopping everything")
         return 130
@@ -874,9 +687,15 @@ def main():
             bench.close()
 
     rows = summarize(results)
-    print_table(rows)
-    results["summary"] = rows
-    results["aims"] = check_aims(rows)
+    if rows:
+        print_table(rows)
+        results["summary"] = rows
+        results["aims"] = check_aims(rows)
+    http2_rows = []
+    if "http2" in results:
+        http2_rows = http2_bench.summarize(results["http2"])
+        http2_bench.print_table(http2_rows)
+        results["http2"]["summary"] = http2_rows
     path = args.json_out or os.path.join(
         REPO, "bench", "results",
         f"bench-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
@@ -888,6 +707,9 @@ def main():
     print("note: a shared, noisy machine; compare the ratios within one run, not runs with "
           "each other.")
     failed = [name for name, row in rows.items() if row["error"]]
+    failed += [f"{row['group']}/{row['target']}" for row in http2_rows if row["error"]]
+    if failed:
+        print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
 
 

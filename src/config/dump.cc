@@ -171,7 +171,10 @@ json clusterJson(const Cluster& cluster) {
               {"connectionPool",
                {{"connectTimeout", syntax::formatDuration(cluster.connectTimeout)},
                 {"idleTimeout", syntax::formatDuration(cluster.idleTimeout)},
-                {"maxIdlePerEndpoint", cluster.maxIdlePerEndpoint}}},
+                {"maxIdlePerEndpoint", cluster.maxIdlePerEndpoint},
+                {"http2",
+                 {{"initialStreamWindowSize", cluster.http2InitialStreamWindowSize},
+                  {"connectionWindowSize", cluster.http2ConnectionWindowSize}}}}},
               {"endpoints", json::array()}};
   json& lb = out["loadBalancer"];
   switch (cluster.hashKey.source) {

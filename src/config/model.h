@@ -55,6 +55,10 @@ struct Cluster {
   Duration idleTimeout{60000};       // pooled keep-alive connection lifetime when idle
   uint32_t maxIdlePerEndpoint = 64;  // per worker
   UpstreamProtocol protocol = UpstreamProtocol::Http1;
+  // HTTP/2 upstreams: how much the upstream may send before the proxy passed it on. Roomy,
+  // since the client side of each exchange paces the stream anyway.
+  uint32_t http2InitialStreamWindowSize = 256 * 1024;
+  uint32_t http2ConnectionWindowSize = 4 * 1024 * 1024;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -174,8 +174,18 @@ void parseLoadBalancer(Scope& scope, const Value& value, Cluster& cluster) {
 }
 
 void parseConnectionPool(Scope& scope, const Value& value, Cluster& cluster) {
-  auto pool = scope.object(value, {"connectTimeout", "idleTimeout", "maxIdlePerEndpoint"});
+  auto pool = scope.object(
+      value, {"connectTimeout", "idleTimeout", "maxIdlePerEndpoint", "http2"});
   if (!pool) return;
+  if (auto http2 = scope.object(pool->get("http2"),
+                                {"initialStreamWindowSize", "connectionWindowSize"})) {
+    if (auto n = scope.integer(http2->get("initialStreamWindowSize"), 65535, 0x7fffffff)) {
+      cluster.http2InitialStreamWindowSize = static_cast<uint32_t>(*n);
+    }
+    if (auto n = scope.integer(http2->get("connectionWindowSize"), 65535, 0x7fffffff)) {
+      cluster.http2ConnectionWindowSize = static_cast<uint32_t>(*n);
+    }
+  }
   cluster.connectTimeout =
       scope.duration(pool->get("connectTimeout"), Duration(1)).value_or(cluster.connectTimeout);
   cluster.idleTimeout =

@@ -141,6 +141,8 @@ ChunkedFramer::Result ChunkedFramer::feed(const char* data, size_t len, OnData&&
           state_ = State::EndLf;
         } else if (detail::kTokenLower[c]) {
           state_ = State::TrailerName;  // SP/HTAB here would be obs-fold: rejected below
+          if (trailerSink_ != nullptr)
+            trailerSink_->push_back(static_cast<char>(detail::kTokenLower[c]));
         } else {
           return fail();
         }
@@ -153,6 +155,9 @@ ChunkedFramer::Result ChunkedFramer::feed(const char* data, size_t len, OnData&&
         } else if (!detail::kTokenLower[c]) {
           return fail();
         }
+        if (trailerSink_ != nullptr) {
+          trailerSink_->push_back(c == ':' ? ':' : static_cast<char>(detail::kTokenLower[c]));
+        }
         if (!countTrailer()) return fail();
         ++i;
         break;
@@ -162,11 +167,13 @@ ChunkedFramer::Result ChunkedFramer::feed(const char* data, size_t len, OnData&&
         } else if (!detail::kFieldValue[c]) {
           return fail();
         }
+        if (trailerSink_ != nullptr) trailerSink_->push_back(static_cast<char>(c));
         if (!countTrailer()) return fail();
         ++i;
         break;
       case State::TrailerLf:
         if (c != '\n' || !countTrailer()) return fail();
+        if (trailerSink_ != nullptr) trailerSink_->push_back('\n');
         state_ = State::TrailerLineStart;
         ++i;
         break;

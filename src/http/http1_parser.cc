@@ -631,3 +631,30 @@ ParseStatus parseResponseHead(char* data, size_t len, const Limits& limits,
 }
 
 }  // namespace trellis::http
+
+namespace trellis::http {
+
+void parseTrailerSection(std::string_view section, std::vector<HeaderField>& out) {
+  out.clear();
+  while (!section.empty()) {
+    size_t end = section.find("\r\n");
+    std::string_view line = section.substr(0, end);
+    section.remove_prefix(end == std::string_view::npos ? section.size() : end + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    // Framing, routing and connection fields have no meaning in trailers (RFC 9110 §6.5.1).
+    static constexpr std::string_view kForbidden[] = {
+        "connection",     "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
+        "content-length", "host",       "trailer"};
+    bool forbidden = false;
+    for (std::string_view f : kForbidden) forbidden = forbidden || name == f;
+    if (!forbidden) out.push_back({name, value});
+  }
+}
+
+}  // namespace trellis::http

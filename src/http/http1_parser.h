@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -115,6 +116,7 @@ class ChunkedFramer {
     uint32_t maxTrailerBytes = 16 * 1024;
     uint32_t maxChunkLineBytes = 4 * 1024;  // size + extensions
   };
+
   ChunkedFramer() = default;
   explicit ChunkedFramer(Limits limits) : limits_(limits) {}
 
@@ -132,6 +134,9 @@ class ChunkedFramer {
   }
 
   void reset() { *this = ChunkedFramer(limits_); }
+  /// Appends the trailer section (names lower-cased, lines ending in CRLF) to `sink` as it is
+  /// parsed, for translation to HTTP/2 trailers. Bounded by maxTrailerBytes. Cleared by reset().
+  void captureTrailers(std::string* sink) { trailerSink_ = sink; }
   bool done() const { return state_ == State::Done; }
   /// Bytes of the current trailer section seen so far (for limits).
   uint32_t trailerBytes() const { return trailerBytes_; }
@@ -159,7 +164,12 @@ class ChunkedFramer {
   uint32_t lineBytes_ = 0;  // bytes of the current size line, CRLF excluded
   uint32_t trailerBytes_ = 0;
   bool sawSizeDigit_ = false;
+  std::string* trailerSink_ = nullptr;
 };
+
+/// Splits a trailer section captured by ChunkedFramer::captureTrailers into fields (views into
+/// `section`), dropping the fields HTTP/2 forbids in trailers (RFC 9113 §8.1, §8.2.2).
+void parseTrailerSection(std::string_view section, std::vector<HeaderField>& out);
 
 }  // namespace trellis::http
 

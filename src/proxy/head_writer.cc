@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 #include <optional>
+#include <string>
 
 #include "http/status.h"
 
@@ -137,6 +138,26 @@ struct Http1Sink {
   }
 };
 
+/// An Http1Sink that collects cookie fields into one `cookie: a; b` line, written by finish().
+struct Http1CookieJoiningSink {
+  Buffer& out;
+  std::string cookies;
+  void field(std::string_view name, std::string_view value) {
+    if (name == "cookie") {
+      if (!cookies.empty()) cookies += "; ";
+      cookies += value;
+      return;
+    }
+    appendField(out, name, value);
+  }
+  void joined(std::string_view name, std::string_view first, std::string_view second) {
+    Http1Sink{out}.joined(name, first, second);
+  }
+  void finish() {
+    if (!cookies.empty()) appendField(out, "cookie", cookies);
+  }
+};
+
 struct FieldSink {
   FieldList& out;
   void field(std::string_view name, std::string_view value) { out.add(name, value); }
@@ -263,8 +284,10 @@ void writeUpstreamRequestHead(Buffer& out, std::string_view method,
                               std::span<const http::HeaderField> headers,
                               const config::HeaderModifier* modifier, const ForwardedRequest& fwd) {
   appendRequestLine(out, method, fwd);
-  Http1Sink sink{out};
+  // HTTP/2 may split cookie into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+  Http1CookieJoiningSink sink{out, {}};
   forwardRequestFields(sink, headers, nullptr, modifier, fwd);
+  sink.finish();
   out.append("\r\n", 2);
 }
 

@@ -236,6 +236,8 @@ bool Http1UpstreamStream::processResponse() {
       remaining_ = response_.contentLength;
       keepAlive_ = response_.keepAlive;
       chunks_.reset();
+      trailerText_.clear();
+      chunks_.captureTrailers(&trailerText_);
     }
     const bool end = !informational && framing_ == http::BodyFraming::None;
     if (end) responseDone_ = true;
@@ -278,7 +280,14 @@ bool Http1UpstreamStream::processResponse() {
       if (result.done) {
         responseDone_ = true;
         unconsumed_ = result.consumed;
-        if (handler_ != nullptr) handler_->onUpstreamData({}, true);
+        if (handler_ != nullptr) {
+          http::parseTrailerSection(trailerText_, fields_);
+          if (fields_.empty()) {
+            handler_->onUpstreamData({}, true);
+          } else {
+            handler_->onUpstreamTrailers(fields_);
+          }
+        }
         unconsumed_ = 0;
         if (released_) return false;
       }

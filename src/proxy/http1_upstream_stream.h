@@ -61,6 +61,7 @@ class Http1UpstreamStream final : public UpstreamStream,
   http::ResponseHead response_;
   std::vector<http::HeaderField> fields_;
   http::ChunkedFramer chunks_;
+  std::string trailerText_;  // a chunked response's trailer section, for HTTP/2 clients
   http::BodyFraming framing_ = http::BodyFraming::None;
   uint64_t remaining_ = 0;
   size_t outstanding_ = 0;  // response bytes handed over and not yet consumed

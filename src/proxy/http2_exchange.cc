@@ -190,7 +190,10 @@ void Http2Exchange::onRequestData(std::string_view data, bool endStream) {
     return;
   }
   size_t accepted = upstream_->sendData(data, endStream);
-  if (accepted > 0) session_.codec().consumed(id_, accepted);
+  if (accepted > 0) {
+    bodySent_ = true;
+    session_.codec().consumed(id_, accepted);
+  }
   if (accepted < data.size()) {
     requestPending_.append(data.substr(accepted));
     requestPendingEnd_ = endStream;
@@ -206,6 +209,7 @@ void Http2Exchange::onRequestTrailers(std::span<const http::HeaderField> fields)
     requestTrailersPending_ = true;
     return;
   }
+  bodySent_ = true;
   upstream_->sendTrailers(fields);
 }
 
@@ -220,6 +224,7 @@ void Http2Exchange::pushRequestPending() {
     bool last = requestPendingEnd_;
     size_t accepted = upstream_->sendData(chunk, last);
     if (accepted == 0) return;
+    bodySent_ = true;
     requestPending_.consume(accepted);
     session_.codec().consumed(id_, accepted);
     session_.scheduleFlush();
@@ -333,8 +338,20 @@ void Http2Exchange::finishResponse() {
 // ---------------------------------------------------------------------------------------------
 // Failures, local replies, completion
 
+bool Http2Exchange::retryRefused() {
+  if (refusedRetried_ || bodySent_ || responseStarted_ || upstreamFields_.empty()) return false;
+  refusedRetried_ = true;
+  const bool hasBody = !requestDone_ || !requestPending_.empty();
+  upstream_ = session_.worker().http2Pool().open(*route_.cluster, route_.endpoint,
+                                                 upstreamFields_.fields(), hasBody, *this);
+  if (upstream_ == nullptr) return false;
+  pushRequestPending();
+  return true;
+}
+
 void Http2Exchange::onUpstreamFailure(UpstreamFailure failure, uint32_t http2Code) {
   releaseUpstream();
+  if (failure == UpstreamFailure::Refused && retryRefused()) return;
   if (responseStarted_) {
     // Mid-response: the client can only be told by a reset, with the upstream's code if any.
     responseDone_ = true;

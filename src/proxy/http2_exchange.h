@@ -55,6 +55,8 @@ class Http2Exchange final : public UpstreamStreamHandler {
   void startUpstream(std::span<const http::HeaderField> headers, std::string_view method,
                      std::string_view path, std::string_view query, std::string_view host,
                      bool hasBody);
+  /// A stream the upstream refused was never processed: open it again, once.
+  bool retryRefused();
   void localReply(int status, LocalReason reason, std::string_view location = {});
   void pushRequestPending();
   void pushResponsePending();
@@ -71,7 +73,8 @@ class Http2Exchange final : public UpstreamStreamHandler {
   RouteDecision route_;
   RequestStats* stats_ = nullptr;
   UpstreamStream* upstream_ = nullptr;
-  FieldList fields_;
+  FieldList fields_;           // response heads and local replies
+  FieldList upstreamFields_;   // the forwarded request head, kept for a refused-stream retry
   FieldList pendingTrailers_;  // response trailers waiting behind responsePending_
   FieldList pendingRequestTrailers_;
   Buffer requestPending_;
@@ -84,6 +87,8 @@ class Http2Exchange final : public UpstreamStreamHandler {
   int responseStatus_ = 0;
   int grpcStatus_ = -1;  // final grpc-status seen, -1 = none
   bool grpc_ = false;
+  bool bodySent_ = false;        // request bytes reached the upstream: no transparent retry
+  bool refusedRetried_ = false;  // one retry after REFUSED_STREAM (RFC 9113 §8.7)
   bool inRequest_ = false;
   bool requestDone_ = false;  // the client ended its side
   bool requestPendingEnd_ = false;

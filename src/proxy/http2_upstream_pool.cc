@@ -12,6 +12,12 @@ namespace {
 
 constexpr size_t kSocketHighWater = 256 * 1024;
 
+http2::Http2Settings settingsFor(http2::Http2Settings settings, const config::Cluster& cluster) {
+  settings.initialWindowSize = cluster.http2InitialStreamWindowSize;
+  settings.connectionWindowSize = cluster.http2ConnectionWindowSize;
+  return settings;
+}
+
 int statusOf(std::span<const http::HeaderField> fields) {
   if (fields.empty() || fields[0].name != ":status") return 0;
   int status = 0;
@@ -74,8 +80,8 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
         clusterStats_(cluster.stats),
         idleTimeoutMs_(static_cast<uint64_t>(cluster.config.idleTimeout.count())),
         socket_(pool.loop_, pool.buffers_, fd, true),
-        codec_(http2::Http2Connection::Role::kClient, pool.settings_, *this, pool.stats_.codec,
-               &pool.buffers_),
+        codec_(http2::Http2Connection::Role::kClient, settingsFor(pool.settings_, cluster.config),
+               *this, pool.stats_.codec, &pool.buffers_),
         scratch_(&pool.buffers_),
         connectTimer_([this] {
           clusterStats_.connectTimeouts.inc();
@@ -273,10 +279,8 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
 
 Http2UpstreamPool::Http2UpstreamPool(EventLoop& loop, BufferPool& buffers, Http2ProxyStats& stats)
     : loop_(loop), buffers_(buffers), stats_(stats) {
-  // Upstream-side windows: generous, since the client side of this proxy is what paces them.
+  // Windows come from each cluster's connectionPool.http2; responses may carry large heads.
   settings_.maxConcurrentStreams = 1000;
-  settings_.initialWindowSize = 256 * 1024;
-  settings_.connectionWindowSize = 4 * 1024 * 1024;
   settings_.maxHeaderListSize = 256 * 1024;
 }
 

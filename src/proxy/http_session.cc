@@ -142,8 +142,9 @@ void HttpSession::readDownstream() {
           closeWhenFlushed();
           return;
         }
-      } else if (state_ == State::Proxying && !requestDone_) {
-        // The client went away mid-request: nothing can be answered.
+      } else if (state_ == State::Proxying) {
+        // The client went away before its answer: nothing can be delivered, so the upstream
+        // work is cancelled (as Envoy and nginx do; HTTP/1 clients do not half-close).
         close();
         return;
       }
@@ -749,6 +750,8 @@ void HttpSession::resetExchange() {
   h2RequestPending_.clear();
   h2RequestPending_.shrinkIfEmpty();
   h2RequestEnded_ = false;
+  h2BodySent_ = false;
+  h2Retried_ = false;
   h2ResponseChunked_ = false;
   h2ResponseUnacked_ = 0;
   upEof_ = false;

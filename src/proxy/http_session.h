@@ -143,6 +143,10 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   FieldList h2Fields_;
   Buffer h2RequestPending_;  // decoded body bytes the stream has not taken yet
   bool h2RequestEnded_ = false;
+  bool h2BodySent_ = false;  // body bytes reached the stream: a refused stream is not retried
+  bool h2Retried_ = false;
+  std::string h2RequestTrailers_;  // a chunked request's trailer section, sent as HTTP/2 trailers
+  std::vector<http::HeaderField> h2TrailerFields_;
   bool h2ResponseChunked_ = false;
   size_t h2ResponseUnacked_ = 0;  // response bytes written to the client, not yet acknowledged
 };

@@ -31,6 +31,8 @@ bool HttpSession::startHttp2Upstream(const RuleRuntime& runtime, std::string_vie
     return false;
   }
   h2RequestEnded_ = requestDone_;
+  h2RequestTrailers_.clear();
+  requestChunks_.captureTrailers(&h2RequestTrailers_);
   pushHttp2RequestBody();
   return state_ == State::ReadingHead;
 }
@@ -39,11 +41,18 @@ void HttpSession::pushHttp2RequestBody() {
   while (h2up_ != nullptr && !h2RequestEnded_) {
     if (!h2RequestPending_.empty()) {
       size_t accepted = h2up_->sendData(h2RequestPending_.view(), false);
+      h2BodySent_ = h2BodySent_ || accepted > 0;
       h2RequestPending_.consume(accepted);
       if (!h2RequestPending_.empty()) return;  // onUpstreamWritable resumes
     }
     if (requestDone_) {
-      h2up_->sendData({}, true);
+      http::parseTrailerSection(h2RequestTrailers_, h2TrailerFields_);
+      if (h2TrailerFields_.empty()) {
+        h2up_->sendData({}, true);
+      } else {
+        h2BodySent_ = true;
+        h2up_->sendTrailers(h2TrailerFields_);
+      }
       h2RequestEnded_ = true;
       return;
     }
@@ -169,6 +178,17 @@ void HttpSession::onUpstreamFailure(UpstreamFailure failure, uint32_t /*http2Cod
   UpstreamStream* stream = h2up_;
   h2up_ = nullptr;
   if (stream != nullptr) stream->release();
+  if (failure == UpstreamFailure::Refused && !h2Retried_ && !h2BodySent_ && !responseStarted_) {
+    // Never processed (RFC 9113 §8.7): safe to send again, once, on a stream with room.
+    h2Retried_ = true;
+    const bool hasBody = !requestDone_ || !h2RequestPending_.empty();
+    h2up_ = worker_.http2Pool().open(*cluster_, endpoint_, h2Fields_.fields(), hasBody, *this);
+    if (h2up_ != nullptr) {
+      h2RequestEnded_ = !hasBody;
+      pushHttp2RequestBody();
+      return;
+    }
+  }
   if (responseStarted_) {
     close();  // mid-response: the client can only learn of it by the connection closing
     return;

@@ -85,6 +85,14 @@ void TcpSession::onConnectionEvent(Connection& connection, uint32_t events) {
 
 void TcpSession::pump(Connection& from, Connection& to, bool& fromEof) {
   const uint32_t limit = listener_->config->http.bufferBytes;
+  if (!from.in().empty()) {
+    // Bytes read before this session existed (protocol detection) go first.
+    if (!to.send(from.in().view())) {
+      close();
+      return;
+    }
+    from.in().consume(from.in().size());
+  }
   while (!fromEof && from.readReady() && to.pendingBytes() < limit) {
     auto result = from.read();
     if (result == Connection::ReadResult::Again) break;

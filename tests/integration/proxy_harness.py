@@ -55,6 +55,17 @@ class ProxyServer:
                 total += float(value)
         return total
 
+    def wait_metric(self, name, predicate, timeout=5.0, **labels):
+        """Polls metric(name, **labels) until predicate(value) holds (stats are recorded when an
+        exchange finishes, which may be a moment after the client saw its end); returns the last
+        value either way, so the caller's assertion reports what was there."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.metric(name, **labels)
+            if predicate(value) or time.monotonic() > deadline:
+                return value
+            time.sleep(0.02)
+
     def write_config(self, text):
         tmp = self.config_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -107,7 +118,10 @@ def _stop_and_check(proc):
 # ---------------------------------------------------------------------------------------------
 # Config snippets
 
-def listener(name, port, protocol="HTTP", http=None, extra=""):
+def listener(name, port, protocol="HTTP", http=None, extra="", http2=None, detect_timeout=None,
+             tcp_backend=None):
+    """http: spec.http fields; http2: spec.http.http2 fields (HTTP/2 settings); detect_timeout:
+    spec.detectTimeout (protocol AUTO); tcp_backend: (service, port) for spec.tcp.backendRef."""
     text = f"""apiVersion: trellis.dev/v1alpha1
 kind: Listener
 metadata:
@@ -117,13 +131,21 @@ spec:
   port: {port}
   protocol: {protocol}
 """
-    if http:
-        text += "  http:\n" + "".join(f"    {k}: {v}\n" for k, v in http.items())
+    if detect_timeout:
+        text += f"  detectTimeout: {detect_timeout}\n"
+    if http or http2:
+        text += "  http:\n" + "".join(f"    {k}: {v}\n" for k, v in (http or {}).items())
+        if http2:
+            text += "    http2:\n" + "".join(f"      {k}: {v}\n" for k, v in http2.items())
+    if tcp_backend:
+        text += (f"  tcp:\n    backendRef:\n      name: {tcp_backend[0]}\n"
+                 f"      port: {tcp_backend[1]}\n")
     return text + extra + "---\n"
 
 
-def service(name, endpoints, port=80, lb=None):
-    """endpoints: list of (port,) or (port, weight) on 127.0.0.1."""
+def service(name, endpoints, port=80, lb=None, app_protocol=None):
+    """endpoints: list of (port,) or (port, weight) on 127.0.0.1. app_protocol: the port's
+    appProtocol (http, http2, h2c, kubernetes.io/h2c, grpc, tcp)."""
     text = f"""apiVersion: trellis.dev/v1alpha1
 kind: Service
 metadata:
@@ -131,7 +153,10 @@ metadata:
 spec:
   ports:
   - port: {port}
-  endpoints:
+"""
+    if app_protocol:
+        text += f"    appProtocol: {app_protocol}\n"
+    text += """  endpoints:
 """
     for endpoint in endpoints:
         ep_port, weight = (endpoint if isinstance(endpoint, tuple) else (endpoint, 1))
@@ -159,6 +184,38 @@ metadata:
     if hostnames:
         text += "  hostnames:\n" + "".join(f"  - \"{h}\"\n" for h in hostnames)
     return text + "  rules:\n" + rules + "---\n"
+
+
+def grpc_route(name, listener_name, rules, hostnames=None, created=None):
+    """A GRPCRoute; rules: YAML text of the `rules:` list items, indented by two spaces."""
+    return route(name, listener_name, rules, hostnames, created).replace(
+        "kind: HTTPRoute", "kind: GRPCRoute", 1)
+
+
+def grpc_rule(backends, service=None, method=None, match_type=None, headers=None):
+    """One GRPCRoute rule. backends: [(service name, weight)] or names; service/method: the
+    method match (None = any); headers: {name: value} exact header matches."""
+    text = "  - "
+    match = []
+    if service or method:
+        fields = []
+        if match_type:
+            fields.append(f"type: {match_type}")
+        if service:
+            fields.append(f"service: \"{service}\"")
+        if method:
+            fields.append(f"method: \"{method}\"")
+        match.append("method: {" + ", ".join(fields) + "}")
+    if headers:
+        match.append("headers: [" + ", ".join(f"{{name: {k}, value: \"{v}\"}}"
+                                              for k, v in headers.items()) + "]")
+    if match:
+        text += "matches:\n    - " + "\n      ".join(match) + "\n    "
+    text += "backendRefs:\n"
+    for backend in backends:
+        backend_name, weight = backend if isinstance(backend, tuple) else (backend, 1)
+        text += f"    - {{name: {backend_name}, port: 80, weight: {weight}}}\n"
+    return text
 
 
 def simple_rule(backend, port=80, path="/"):

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "http/protocol_detection.h"
+
 namespace trellis::echo {
 namespace {
 
@@ -39,14 +41,15 @@ bool containsIgnoreCase(std::string_view haystack, std::string_view lowerNeedle)
 }  // namespace
 
 EchoConnection::EchoConnection(int fd, uint64_t id, const EchoIdentity& identity,
-                               TimerQueue& timers)
-    : fd_(fd), id_(id), identity_(identity), timers_(timers) {}
+                               TimerQueue& timers, EchoHttp2Shared& http2Shared)
+    : fd_(fd), id_(id), identity_(identity), timers_(timers), http2Shared_(http2Shared) {}
 
 EchoConnection::~EchoConnection() {
   close(fd_);
 }
 
 bool EchoConnection::onEvents(uint32_t events) {
+  if (http2_) return afterHttp2(http2_->onEvents(events));
   if (events & EPOLLRDHUP) peerHalfClosed_ = true;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
@@ -54,6 +57,7 @@ bool EchoConnection::onEvents(uint32_t events) {
 }
 
 bool EchoConnection::onTimer(uint64_t token) {
+  if (http2_) return afterHttp2(http2_->onTimer(token));
   if (token != timerToken_) return true;  // superseded
   if (state_ == State::Delayed) {
     if (respond() == Step::Finished) return false;
@@ -67,6 +71,7 @@ bool EchoConnection::onTimer(uint64_t token) {
 // requests are produced before flushing, so they leave in one send.
 bool EchoConnection::drive() {
   for (;;) {
+    if (state_ == State::Http2) return true;
     if (state_ == State::Closing) return flushOutput() && driveClosing();
     Step step = pendingOutput() > kOutputHighWater ? Step::Idle : advance();
     if (step == Step::Finished) return false;
@@ -115,6 +120,7 @@ EchoConnection::Step EchoConnection::advance() {
       return echoTunnel();
     case State::Delayed:
     case State::Closing:
+    case State::Http2:
       return Step::Idle;
   }
   return Step::Idle;
@@ -122,6 +128,14 @@ EchoConnection::Step EchoConnection::advance() {
 
 EchoConnection::Step EchoConnection::parseHead() {
   if (inStart_ == inEnd_) return Step::Idle;
+  if (!protocolKnown_) {
+    // Only a connection's first bytes decide; anything but the HTTP/2 preface is HTTP/1.
+    auto detected =
+        http::detectProtocol(std::string_view(in_.data() + inStart_, inEnd_ - inStart_));
+    if (detected == http::DetectedProtocol::NeedMoreData && !peerClosed_) return Step::Idle;
+    protocolKnown_ = true;
+    if (detected == http::DetectedProtocol::Http2) return switchToHttp2();
+  }
   http::ParseError error = http::ParseError::None;
   http::ParseStatus status =
       http::parseRequestHead(in_.data() + inStart_, inEnd_ - inStart_, limits_, head_, error);
@@ -132,6 +146,46 @@ EchoConnection::Step EchoConnection::parseHead() {
   }
   beginRequest();
   return Step::Progress;
+}
+
+EchoConnection::Step EchoConnection::switchToHttp2() {
+  http2_ = std::make_unique<EchoHttp2Connection>(fd_, id_, identity_, timers_, timerToken_,
+                                                 http2Shared_);
+  const std::string_view received(in_.data() + inStart_, inEnd_ - inStart_);
+  const EchoHttp2Connection::Outcome outcome = http2_->start(received, readable_, writable_);
+  std::vector<char>().swap(in_);  // the codec copied what it needs
+  inStart_ = inEnd_ = 0;
+  state_ = State::Http2;
+  switch (outcome) {
+    case EchoHttp2Connection::Outcome::Open:
+      return Step::Progress;  // drive() hands over to http2_
+    case EchoHttp2Connection::Outcome::Abort:
+      return Step::Finished;
+    case EchoHttp2Connection::Outcome::Close:
+      break;
+  }
+  leaveHttp2();
+  return Step::Progress;
+}
+
+bool EchoConnection::afterHttp2(EchoHttp2Connection::Outcome outcome) {
+  switch (outcome) {
+    case EchoHttp2Connection::Outcome::Open:
+      return true;
+    case EchoHttp2Connection::Outcome::Abort:
+      return false;
+    case EchoHttp2Connection::Outcome::Close:
+      break;
+  }
+  leaveHttp2();
+  return drive();
+}
+
+// The HTTP/2 side ends with a FIN through the same lingering close as HTTP/1.
+void EchoConnection::leaveHttp2() {
+  http2_.reset();
+  readable_ = true;  // the HTTP/2 side consumed the edge; a spurious read costs one EAGAIN
+  state_ = State::Closing;
 }
 
 void EchoConnection::beginRequest() {
@@ -154,7 +208,9 @@ void EchoConnection::beginRequest() {
     reply_ = Reply::BadKnob;
   } else {
     reply_ = Reply::Echo;
-    if (!knobs_.bodyBytes) appendEchoJsonStart(identity_, head_, json_);
+    if (!knobs_.bodyBytes) {
+      appendEchoJsonStart(identity_, head_, http10_ ? "HTTP/1.0" : "HTTP/1.1", json_);
+    }
   }
   chunkedBody_ = head_.framing == http::BodyFraming::Chunked;
   bodyRemaining_ = head_.framing == http::BodyFraming::ContentLength ? head_.contentLength : 0;

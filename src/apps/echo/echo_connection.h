@@ -2,13 +2,16 @@
 // One accepted client connection of trellis-echo. It reads requests (pipelined requests are
 // answered in order), applies the echo knobs and writes the responses. Sockets are
 // non-blocking and edge-triggered; the owning EchoWorker forwards readiness and timer events.
+// A connection that opens with the HTTP/2 preface is handed to an EchoHttp2Connection.
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "apps/echo/echo_http2_connection.h"
 #include "apps/echo/echo_knobs.h"
 #include "apps/echo/echo_response.h"
 #include "apps/echo/timer_queue.h"
@@ -18,7 +21,8 @@ namespace trellis::echo {
 
 class EchoConnection {
  public:
-  EchoConnection(int fd, uint64_t id, const EchoIdentity& identity, TimerQueue& timers);
+  EchoConnection(int fd, uint64_t id, const EchoIdentity& identity, TimerQueue& timers,
+                 EchoHttp2Shared& http2Shared);
   ~EchoConnection();
   EchoConnection(const EchoConnection&) = delete;
   EchoConnection& operator=(const EchoConnection&) = delete;
@@ -37,6 +41,7 @@ class EchoConnection {
     Streaming,  // writing a body=N response piece by piece
     Tunnel,     // after a WebSocket upgrade: echo raw bytes
     Closing,    // flush, send FIN, discard input until the peer closes
+    Http2,      // the connection speaks HTTP/2: http2_ drives it
   };
   enum class Step : uint8_t { Progress, Idle, Finished };
   enum class Reply : uint8_t { Echo, Health, BadKnob };
@@ -46,6 +51,9 @@ class EchoConnection {
   bool driveClosing();
   Step advance();
   Step parseHead();
+  Step switchToHttp2();
+  bool afterHttp2(EchoHttp2Connection::Outcome outcome);
+  void leaveHttp2();
   Step readBody();
   Step produceStream();
   Step echoTunnel();
@@ -69,6 +77,7 @@ class EchoConnection {
   const uint64_t id_;
   const EchoIdentity& identity_;
   TimerQueue& timers_;
+  EchoHttp2Shared& http2Shared_;
 
   State state_ = State::Head;
   bool readable_ = false;
@@ -76,7 +85,9 @@ class EchoConnection {
   bool peerHalfClosed_ = false;  // EPOLLRDHUP seen: a short read no longer proves drained
   bool peerClosed_ = false;      // read returned 0
   bool shutdownSent_ = false;
-  uint64_t timerToken_ = 0;
+  uint64_t timerToken_ = 0;  // also counts the tokens of http2_'s timers
+  bool protocolKnown_ = false;
+  std::unique_ptr<EchoHttp2Connection> http2_;
 
   std::vector<char> in_;  // received bytes [inStart_, inEnd_) not yet consumed
   size_t inStart_ = 0;

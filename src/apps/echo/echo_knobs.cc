@@ -113,6 +113,14 @@ bool applyKnob(std::string_view name, std::string_view value, EchoKnobs& out) {
   if (name == "garbage") return flag(out.garbage);
   if (name == "chunked") return flag(out.chunked);
   if (name == "header") return parseHeaderKnob(value, out.headers);
+  if (name == "grpc-status") {
+    out.grpcStatus = http::grpc::parseStatus(value);
+    return out.grpcStatus.has_value();
+  }
+  if (name == "grpc-message") {
+    out.grpcMessage.assign(value);
+    return true;
+  }
   if (name == "trailer") {
     if (!parseHeaderKnob(value, out.trailers)) return false;
     out.chunked = true;
@@ -138,6 +146,8 @@ void EchoKnobs::clear() {
   bodyBytes.reset();
   headers.clear();
   trailers.clear();
+  grpcStatus.reset();
+  grpcMessage.clear();
   error.clear();
 }
 

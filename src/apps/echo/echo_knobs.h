@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/grpc.h"
 #include "http/http1_parser.h"
 
 namespace trellis::echo {
@@ -26,7 +27,11 @@ struct EchoKnobs {
   std::optional<uint64_t> bodyBytes;  // respond with exactly N bytes of 'x'
   std::vector<HeaderKnob> headers;    // extra response headers
   std::vector<HeaderKnob> trailers;   // response trailers
-  std::string error;                  // set when a knob value is invalid (answered with 400)
+  // gRPC requests over HTTP/2 only: the status to end the call with (trailers-only when not OK)
+  // and its grpc-message; plain HTTP requests ignore both.
+  std::optional<http::grpc::Status> grpcStatus;
+  std::string grpcMessage;
+  std::string error;  // set when a knob value is invalid (answered with 400)
 
   /// Resets to defaults, keeping vector capacity so steady-state requests do not allocate.
   void clear();

@@ -48,7 +48,7 @@ void appendJsonString(std::string_view text, std::string& out) {
 }
 
 void appendEchoJsonStart(const EchoIdentity& identity, const http::RequestHead& head,
-                         std::string& out) {
+                         std::string_view version, std::string& out) {
   out += identity.jsonStart;
   out += "\"method\":";
   appendJsonString(head.method, out);
@@ -56,7 +56,8 @@ void appendEchoJsonStart(const EchoIdentity& identity, const http::RequestHead& 
   appendJsonString(head.path, out);
   out += ",\"query\":";
   appendJsonString(head.query, out);
-  out += head.versionMinor == 0 ? ",\"version\":\"HTTP/1.0\"" : ",\"version\":\"HTTP/1.1\"";
+  out += ",\"version\":";
+  appendJsonString(version, out);
   out += ",\"headers\":{";
   // Groups repeated fields under their first occurrence; heads are small, so a quadratic scan
   // beats building a map.

@@ -26,9 +26,10 @@ EchoIdentity makeEchoIdentity(std::string service, std::string instance);
 void appendJsonString(std::string_view text, std::string& out);
 
 /// Appends the JSON echo of `head` up to and including `"body_bytes":`; the body size is only
-/// known once the body has been read, so `appendEchoJsonEnd` finishes the document.
+/// known once the body has been read, so `appendEchoJsonEnd` finishes the document. `version` is
+/// the protocol the request came in ("HTTP/1.1", "HTTP/2").
 void appendEchoJsonStart(const EchoIdentity& identity, const http::RequestHead& head,
-                         std::string& out);
+                         std::string_view version, std::string& out);
 void appendEchoJsonEnd(uint64_t bodyBytes, std::string& out);
 
 struct ResponseSpec {

@@ -97,7 +97,8 @@ void EchoWorker::acceptAll(int listenFd) {
       close(fd);
       continue;
     }
-    connections_.emplace(id, std::make_unique<EchoConnection>(fd, id, identity_, timers_));
+    connections_.emplace(
+        id, std::make_unique<EchoConnection>(fd, id, identity_, timers_, http2Shared_));
   }
 }
 

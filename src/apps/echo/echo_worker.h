@@ -34,6 +34,7 @@ class EchoWorker {
   int epollFd_ = -1;
   int stopFd_ = -1;
   TimerQueue timers_;
+  EchoHttp2Shared http2Shared_;
   std::unordered_map<uint64_t, std::unique_ptr<EchoConnection>> connections_;
   uint64_t nextConnectionId_;
 };

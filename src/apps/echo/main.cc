@@ -1,6 +1,8 @@
-// trellis-echo: an HTTP/1.1 echo server used as the upstream in tests, demos and benchmarks.
-// Every request is answered with a JSON description of itself; knobs in the query string or in
-// x-echo-* headers change the response (status, delay, close, reset, body size, chunking, ...).
+// trellis-echo: an HTTP/1.1 and HTTP/2 (h2c, prior knowledge, on the same port) echo server used
+// as the upstream in tests, demos and benchmarks. Every request is answered with a JSON
+// description of itself; knobs in the query string or in x-echo-* headers change the response
+// (status, delay, close, reset, body size, chunking, ...); gRPC requests get their messages
+// echoed back. See README.md beside this file.
 
 #include <signal.h>
 #include <unistd.h>
@@ -59,7 +61,7 @@ bool writeReadyFile(const std::string& path, const std::vector<std::string>& lin
 int main(int argc, char** argv) {
   using namespace trellis::echo;
   Options options;
-  CLI::App app{"trellis-echo: HTTP/1.1 echo server for tests, demos and benchmarks"};
+  CLI::App app{"trellis-echo: HTTP/1.1 and h2c echo server for tests, demos and benchmarks"};
   app.add_option("--listen", options.listen,
                  "ADDR:PORT to listen on, repeatable; port 0 picks a free port "
                  "(default 127.0.0.1:8080)");

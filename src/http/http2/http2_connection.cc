@@ -241,7 +241,26 @@ struct Callbacks {
       c.stats_.invalidHeaders.inc();
     } else {
       c.stats_.protocolErrors.inc();
+      c.connectionErrorCounted_ = true;
     }
+    return 0;
+  }
+
+  // nghttp2 rejects connection-specific fields before onHeader; only its error message names
+  // the field ("... name: [connection], value: [keep-alive]").
+  static int onError(nghttp2_session* /*session*/, int libErrorCode, const char* msg, size_t len,
+                     void* ud) {
+    Http2Connection& c = self(ud);
+    if (libErrorCode != NGHTTP2_ERR_HTTP_HEADER) return 0;
+    std::string_view m(msg, len);
+    auto at = m.find("name: [");
+    if (at == std::string_view::npos) return 0;
+    m.remove_prefix(at + 7);
+    std::string_view name = m.substr(0, m.find(']'));
+    auto vat = m.find("value: [");
+    std::string_view value = vat == std::string_view::npos ? std::string_view() : m.substr(vat + 8);
+    if (!value.empty() && value.back() == ']') value.remove_suffix(1);
+    if (isConnectionSpecific(name, value)) c.stats_.connectionHeaders.inc();
     return 0;
   }
 
@@ -259,6 +278,10 @@ struct Callbacks {
       // nghttp2 enforces max_settings itself, without an invalid-frame callback.
       if (!c.failed_ && frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM) {
         c.stats_.controlFloods.inc();
+      } else if (!c.failed_ && !c.connectionErrorCounted_) {
+        // Errors nghttp2 answers without an invalid-frame callback: frame size, an unexpected
+        // CONTINUATION, bad padding, a first frame other than SETTINGS.
+        c.stats_.protocolErrors.inc();
       }
       if (c.fatalCode_ == 0) c.fatalCode_ = frame->goaway.error_code;
     }
@@ -332,6 +355,7 @@ Http2Connection::Http2Connection(Role role, const Http2Settings& settings, Liste
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, &Callbacks::onInvalidFrame);
   nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &Callbacks::onFrameSend);
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, &Callbacks::onFrameNotSend);
+  nghttp2_session_callbacks_set_error_callback2(cbs, &Callbacks::onError);
 
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);

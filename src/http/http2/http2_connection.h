@@ -139,6 +139,8 @@ class Http2Connection {
   std::vector<Stream*> pendingStreams_;  // submitted requests whose HEADERS are not sent yet
   size_t liveStreams_ = 0;
   bool goawayReceived_ = false;
+  // An error GOAWAY nghttp2 queues after an invalid-frame callback was already counted.
+  bool connectionErrorCounted_ = false;
 };
 
 }  // namespace trellis::http2

@@ -558,3 +558,49 @@ TEST(AppProtocolTest, GrpcExampleUsesHttp2Upstreams) {
 
 }  // namespace
 }  // namespace trellis::config
+
+namespace trellis::config {
+namespace {
+
+TEST(ServiceHttp2PoolTest, WindowsDefaultAndOverride) {
+  const char* yaml = R"(apiVersion: trellis.dev/v1alpha1
+kind: Service
+metadata: {name: a}
+spec:
+  ports: [{port: 80, appProtocol: grpc}]
+  connectionPool:
+    http2: {initialStreamWindowSize: 65535, connectionWindowSize: 1048576}
+---
+apiVersion: trellis.dev/v1alpha1
+kind: Service
+metadata: {name: b}
+spec:
+  ports: [{port: 80, appProtocol: grpc}]
+)";
+  LoadResult result = testing::load(yaml);
+  ASSERT_TRUE(result.errors.empty()) << result.errors.front().toString();
+  const Cluster& a = result.snapshot->clusters.at("default/a:80");
+  EXPECT_EQ(a.http2InitialStreamWindowSize, 65535u);
+  EXPECT_EQ(a.http2ConnectionWindowSize, 1048576u);
+  const Cluster& b = result.snapshot->clusters.at("default/b:80");
+  EXPECT_EQ(b.http2InitialStreamWindowSize, 256u * 1024);
+  EXPECT_EQ(b.http2ConnectionWindowSize, 4u * 1024 * 1024);
+}
+
+TEST(ServiceHttp2PoolTest, WindowBelowTheProtocolMinimumIsRejected) {
+  const char* yaml = R"(apiVersion: trellis.dev/v1alpha1
+kind: Service
+metadata: {name: a}
+spec:
+  ports: [{port: 80}]
+  connectionPool: {http2: {initialStreamWindowSize: 100}}
+)";
+  LoadResult result = testing::load(yaml);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_NE(result.errors[0].toString().find("spec.connectionPool.http2.initialStreamWindowSize"),
+            std::string::npos)
+      << result.errors[0].toString();
+}
+
+}  // namespace
+}  // namespace trellis::config

@@ -15,8 +15,7 @@ std::string frame(std::string_view message) {
 }
 
 TEST(GrpcHealthTest, EncodesTheServiceNameAsField1) {
-  EXPECT_EQ(encodeHealthCheckRequest("shop.Cart"),
-            frame(std::string("\x0a\x09", 2) + "shop.Cart"));
+  EXPECT_EQ(encodeHealthCheckRequest("shop.Cart"), frame(std::string("\x0a\x09", 2) + "shop.Cart"));
 }
 
 TEST(GrpcHealthTest, EmptyServiceIsAnEmptyMessage) {
@@ -39,9 +38,9 @@ TEST(GrpcHealthTest, ParsesEachStatus) {
 }
 
 TEST(GrpcHealthTest, SkipsUnknownFieldsOfEveryWireType) {
-  std::string message = std::string("\x10\x05", 2)                   // field 2 varint
+  std::string message = std::string("\x10\x05", 2)                      // field 2 varint
                         + std::string("\x19", 1) + std::string(8, 'x')  // field 3 fixed64
-                        + std::string("\x22\x02hi", 4)                // field 4 bytes
+                        + std::string("\x22\x02hi", 4)                  // field 4 bytes
                         + std::string("\x2d", 1) + std::string(4, 'y')  // field 5 fixed32
                         + std::string("\x08\x01", 2);
   EXPECT_EQ(parseHealthCheckResponse(frame(message)), ServingStatus::Serving);
