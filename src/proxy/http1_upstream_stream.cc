@@ -1,8 +1,7 @@
 #include "proxy/http1_upstream_stream.h"
 
-#include <charconv>
-
 #include "common/socket.h"
+#include "proxy/chunk_writer.h"
 #include "proxy/head_writer.h"
 
 namespace trellis::proxy {
@@ -74,12 +73,7 @@ size_t Http1UpstreamStream::sendData(std::string_view data, bool endStream) {
   if (!data.empty()) {
     requestBodyStarted_ = true;
     if (chunked_) {
-      char size[24];
-      auto end = std::to_chars(size, size + 16, data.size(), 16).ptr;
-      *end++ = '\r';
-      *end++ = '\n';
-      up_->send(std::string_view(size, static_cast<size_t>(end - size)), data);
-      up_->send("\r\n");
+      sendChunk(*up_, data);
     } else {
       up_->send(data);
     }
@@ -90,19 +84,12 @@ size_t Http1UpstreamStream::sendData(std::string_view data, bool endStream) {
 
 void Http1UpstreamStream::sendTrailers(std::span<const http::HeaderField> fields) {
   if (failed_ || requestDone_) return;
-  if (chunked_) {
-    up_->send("0\r\n");
-    for (const auto& field : fields) {
-      up_->send(field.name, ": ");
-      up_->send(field.value, "\r\n");
-    }
-    up_->send("\r\n");
-  }
+  if (chunked_) sendLastChunk(*up_, fields);
   requestDone_ = true;  // a content-length body cannot carry trailers: they are dropped
 }
 
 void Http1UpstreamStream::endRequest() {
-  if (chunked_) up_->send("0\r\n\r\n");
+  if (chunked_) sendLastChunk(*up_, {});
   requestDone_ = true;
 }
 

@@ -360,21 +360,8 @@ void Http2Exchange::onUpstreamFailure(UpstreamFailure failure, uint32_t http2Cod
     session_.scheduleFlush();
     return;
   }
-  switch (failure) {
-    case UpstreamFailure::ConnectFailure:
-      localReply(503, LocalReason::UpstreamConnectFailure);
-      return;
-    case UpstreamFailure::ConnectTimeout:
-      localReply(503, LocalReason::UpstreamConnectTimeout);
-      return;
-    case UpstreamFailure::Refused:
-    case UpstreamFailure::Reset:
-      localReply(502, LocalReason::UpstreamReset);
-      return;
-    case UpstreamFailure::BadResponse:
-      localReply(502, LocalReason::UpstreamBadResponse);
-      return;
-  }
+  FailureReply reply = failureReply(failure);
+  localReply(reply.status, reply.reason);
 }
 
 void Http2Exchange::onDeadline() {

@@ -97,16 +97,7 @@ void Http2Session::onConfigApplied() {
 }
 
 bool Http2Session::refreshConfig() {
-  const auto& current = worker_.config();
-  if (current == config_) return true;
-  for (const auto& listener : current->listeners) {
-    if (listener.config->name == listenerName_) {
-      config_ = current;
-      listener_ = &listener;
-      return true;
-    }
-  }
-  return false;
+  return refreshListener(worker_.config(), listenerName_, config_, listener_);
 }
 
 void Http2Session::onConnectionEvent(Connection& /*connection*/, uint32_t events) {

@@ -216,16 +216,7 @@ void HttpSession::processDownstream() {
 }
 
 bool HttpSession::refreshConfig() {
-  const auto& current = worker_.config();
-  if (current == config_) return true;
-  for (const auto& listener : current->listeners) {
-    if (listener.config->name == listenerName_) {
-      config_ = current;
-      listener_ = &listener;
-      return true;
-    }
-  }
-  return false;  // listener removed: finish on the old snapshot, then close
+  return refreshListener(worker_.config(), listenerName_, config_, listener_);
 }
 
 void HttpSession::switchToHttp2() {

@@ -3,8 +3,7 @@
 // de-chunked into DATA frames, and the response comes back as an HTTP/1.1 head with the body
 // as-is (content-length) or re-chunked, trailers included.
 
-#include <charconv>
-
+#include "proxy/chunk_writer.h"
 #include "proxy/head_writer.h"
 #include "proxy/http2_upstream_pool.h"
 #include "proxy/http_session.h"
@@ -134,12 +133,7 @@ void HttpSession::onUpstreamData(std::string_view data, bool endStream) {
   if (!responseHeadDone_ || !down_) return;
   if (!data.empty()) {
     if (h2ResponseChunked_) {
-      char size[24];
-      auto end = std::to_chars(size, size + 16, data.size(), 16).ptr;
-      *end++ = '\r';
-      *end++ = '\n';
-      down_->send(std::string_view(size, static_cast<size_t>(end - size)), data);
-      down_->send("\r\n");
+      sendChunk(*down_, data);
     } else {
       down_->send(data);
     }
@@ -147,21 +141,14 @@ void HttpSession::onUpstreamData(std::string_view data, bool endStream) {
     ackHttp2Response();
   }
   if (endStream) {
-    if (h2ResponseChunked_) down_->send("0\r\n\r\n");
+    if (h2ResponseChunked_) sendLastChunk(*down_, {});
     finishExchange();
   }
 }
 
 void HttpSession::onUpstreamTrailers(std::span<const http::HeaderField> fields) {
   if (!responseHeadDone_ || !down_) return;
-  if (h2ResponseChunked_) {
-    down_->send("0\r\n");
-    for (const auto& f : fields) {
-      down_->send(f.name, ": ");
-      down_->send(f.value, "\r\n");
-    }
-    down_->send("\r\n");
-  }
+  if (h2ResponseChunked_) sendLastChunk(*down_, fields);
   finishExchange();
 }
 
@@ -193,21 +180,8 @@ void HttpSession::onUpstreamFailure(UpstreamFailure failure, uint32_t /*http2Cod
     close();  // mid-response: the client can only learn of it by the connection closing
     return;
   }
-  switch (failure) {
-    case UpstreamFailure::ConnectFailure:
-      localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
-      return;
-    case UpstreamFailure::ConnectTimeout:
-      localReply(503, LocalReason::UpstreamConnectTimeout, {}, !requestDone_);
-      return;
-    case UpstreamFailure::Refused:
-    case UpstreamFailure::Reset:
-      localReply(502, LocalReason::UpstreamReset, {}, !requestDone_);
-      return;
-    case UpstreamFailure::BadResponse:
-      localReply(502, LocalReason::UpstreamBadResponse, {}, !requestDone_);
-      return;
-  }
+  FailureReply reply = failureReply(failure);
+  localReply(reply.status, reply.reason, {}, !requestDone_);
 }
 
 }  // namespace trellis::proxy

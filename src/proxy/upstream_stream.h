@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "http/header_field.h"
+#include "proxy/proxy_stats.h"
 
 namespace trellis::proxy {
 
@@ -24,6 +25,26 @@ enum class UpstreamFailure : uint8_t {
   Refused,      // never processed (REFUSED_STREAM, or above a GOAWAY's last stream id)
   BadResponse,  // unparsable or protocol-violating response
 };
+
+/// The reply a client gets when its exchange failed before any response byte.
+struct FailureReply {
+  int status;
+  LocalReason reason;
+};
+constexpr FailureReply failureReply(UpstreamFailure failure) {
+  switch (failure) {
+    case UpstreamFailure::ConnectFailure:
+      return {503, LocalReason::UpstreamConnectFailure};
+    case UpstreamFailure::ConnectTimeout:
+      return {503, LocalReason::UpstreamConnectTimeout};
+    case UpstreamFailure::Refused:
+    case UpstreamFailure::Reset:
+      return {502, LocalReason::UpstreamReset};
+    case UpstreamFailure::BadResponse:
+      return {502, LocalReason::UpstreamBadResponse};
+  }
+  return {502, LocalReason::UpstreamReset};
+}
 
 class UpstreamStreamHandler {
  public:

@@ -201,6 +201,20 @@ std::string Worker::apply(const std::shared_ptr<const ActiveConfig>& active) {
   return error;
 }
 
+bool refreshListener(const std::shared_ptr<const WorkerConfig>& current, const std::string& name,
+                     std::shared_ptr<const WorkerConfig>& config,
+                     const ListenerRuntime*& listener) {
+  if (current == config) return true;
+  for (const auto& candidate : current->listeners) {
+    if (candidate.config->name == name) {
+      config = current;
+      listener = &candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
 void Worker::adopt(std::unique_ptr<Session> session) {
   Session* raw = session.get();
   sessions_.push_back(std::move(session));

@@ -58,6 +58,12 @@ struct WorkerConfig {
   }
 };
 
+/// Moves a session to the worker's current snapshot: `config` and `listener` are updated when
+/// the listener named `name` still exists. False when it was removed (the session finishes on
+/// the old snapshot, then closes).
+bool refreshListener(const std::shared_ptr<const WorkerConfig>& current, const std::string& name,
+                     std::shared_ptr<const WorkerConfig>& config, const ListenerRuntime*& listener);
+
 class Worker {
  public:
   Worker(int index, WorkerStats& stats);
