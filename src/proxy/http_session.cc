@@ -52,6 +52,9 @@ void HttpSession::begin() {
 }
 
 HttpSession::~HttpSession() {
+  // Destroyed without close() at a drain deadline: an HTTP/2 upstream stream must still be
+  // given back (its pool outlives the session).
+  if (h2up_ != nullptr) h2up_->release();
   releaseEndpoint();
   listener_->stats->connectionsActive.sub();
   if (down_) {
