@@ -60,17 +60,17 @@ Connection::ReadResult Connection::read(size_t maxBytes) {
   return ReadResult::Error;
 }
 
-bool Connection::send(std::string_view a, std::string_view b) {
+bool Connection::send(std::initializer_list<std::string_view> parts) {
   if (connecting_ || !out_.empty()) {
-    out_.append(a);
-    out_.append(b);
+    for (std::string_view part : parts) out_.append(part);
     return true;
   }
-  iovec iov[2] = {{const_cast<char*>(a.data()), a.size()}, {const_cast<char*>(b.data()), b.size()}};
-  int count = b.empty() ? 1 : 2;
-  if (a.empty()) {
-    iov[0] = iov[1];
-    count = b.empty() ? 0 : 1;
+  iovec iov[kMaxSendParts];
+  int count = 0;
+  for (std::string_view part : parts) {
+    if (!part.empty() && count < kMaxSendParts) {
+      iov[count++] = {const_cast<char*>(part.data()), part.size()};
+    }
   }
   if (count == 0) return true;
   ssize_t n = ::writev(fd_, iov, count);
@@ -79,13 +79,15 @@ bool Connection::send(std::string_view a, std::string_view b) {
     n = 0;
   }
   bytesWritten_ += static_cast<size_t>(n);
+  // Buffer whatever the kernel did not take, in order.
   size_t written = static_cast<size_t>(n);
-  if (written < a.size()) {
-    out_.append(a.data() + written, a.size() - written);
-    out_.append(b);
-  } else {
-    written -= a.size();
-    if (written < b.size()) out_.append(b.data() + written, b.size() - written);
+  for (std::string_view part : parts) {
+    if (written >= part.size()) {
+      written -= part.size();
+      continue;
+    }
+    out_.append(part.data() + written, part.size() - written);
+    written = 0;
   }
   return true;
 }

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string_view>
 
 #include "common/buffer.h"
@@ -41,8 +42,12 @@ class Connection final : public EventHandler {
   ReadResult read(size_t maxBytes = BufferPool::kBlockSize);
   bool readReady() const { return readReady_; }
 
-  /// Sends `a` then `b`; what the kernel does not take is buffered. False on a socket error.
-  bool send(std::string_view a, std::string_view b = {});
+  /// Sends `a` then `b` in one writev; what the kernel does not take is buffered. False on a
+  /// socket error.
+  bool send(std::string_view a, std::string_view b = {}) { return send({a, b}); }
+  /// The same for up to kMaxSendParts pieces (empty ones are skipped).
+  static constexpr int kMaxSendParts = 4;
+  bool send(std::initializer_list<std::string_view> parts);
   /// Writes buffered output. False on a socket error.
   bool flush();
   size_t pendingBytes() const { return out_.size(); }

@@ -747,6 +747,7 @@ void HttpSession::resetExchange() {
   h2BodySent_ = false;
   h2Retried_ = false;
   h2ResponseChunked_ = false;
+  h2HeadPending_ = false;
   h2ResponseUnacked_ = 0;
   upEof_ = false;
   upgradeRequested_ = false;

@@ -148,6 +148,7 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   std::string h2RequestTrailers_;  // a chunked request's trailer section, sent as HTTP/2 trailers
   std::vector<http::HeaderField> h2TrailerFields_;
   bool h2ResponseChunked_ = false;
+  bool h2HeadPending_ = false;    // response head waits in downstreamHead_ for the first body bytes
   size_t h2ResponseUnacked_ = 0;  // response bytes written to the client, not yet acknowledged
 };
 

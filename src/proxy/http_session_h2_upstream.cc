@@ -119,36 +119,48 @@ void HttpSession::onUpstreamHeaders(int status, std::span<const http::HeaderFiel
   writeDownstreamResponseHead(downstreamHead_, status, fields,
                               rule_->responseHeaders ? &*rule_->responseHeaders : nullptr,
                               forwarded);
-  if (endStream && !hasLength && !bodyless) {
-    // HTTP/1 needs framing even for an empty body: replace the blank line with a length.
+  if (endStream) {
     std::string_view head = downstreamHead_.view();
-    down_->send(head.substr(0, head.size() - 2), "content-length: 0\r\n\r\n");
-  } else {
-    down_->send(downstreamHead_.view());
+    if (!hasLength && !bodyless) {
+      // HTTP/1 needs framing even for an empty body: replace the blank line with a length.
+      down_->send(head.substr(0, head.size() - 2), "content-length: 0\r\n\r\n");
+    } else {
+      down_->send(head);
+    }
+    finishExchange();
+    return;
   }
-  if (endStream) finishExchange();
+  // The head leaves with the first body bytes (they usually arrive in the same read): one
+  // write instead of two.
+  h2HeadPending_ = true;
 }
 
 void HttpSession::onUpstreamData(std::string_view data, bool endStream) {
   if (!responseHeadDone_ || !down_) return;
+  std::string_view head = h2HeadPending_ ? downstreamHead_.view() : std::string_view();
+  h2HeadPending_ = false;
+  if (h2ResponseChunked_) {
+    if (!data.empty() || !head.empty()) sendChunk(*down_, data, head);
+    if (endStream) sendLastChunk(*down_, {});
+  } else {
+    down_->send(head, data);
+  }
   if (!data.empty()) {
-    if (h2ResponseChunked_) {
-      sendChunk(*down_, data);
-    } else {
-      down_->send(data);
-    }
     h2ResponseUnacked_ += data.size();
     ackHttp2Response();
   }
-  if (endStream) {
-    if (h2ResponseChunked_) sendLastChunk(*down_, {});
-    finishExchange();
-  }
+  if (endStream) finishExchange();
 }
 
 void HttpSession::onUpstreamTrailers(std::span<const http::HeaderField> fields) {
   if (!responseHeadDone_ || !down_) return;
-  if (h2ResponseChunked_) sendLastChunk(*down_, fields);
+  std::string_view head = h2HeadPending_ ? downstreamHead_.view() : std::string_view();
+  h2HeadPending_ = false;
+  if (h2ResponseChunked_) {
+    sendLastChunk(*down_, fields, head);
+  } else {
+    down_->send(head);
+  }
   finishExchange();
 }
 
@@ -165,6 +177,12 @@ void HttpSession::onUpstreamFailure(UpstreamFailure failure, uint32_t /*http2Cod
   UpstreamStream* stream = h2up_;
   h2up_ = nullptr;
   if (stream != nullptr) stream->release();
+  if (h2HeadPending_) {
+    // Only the head had arrived and none of it was sent: the client can still get a reply.
+    h2HeadPending_ = false;
+    responseHeadDone_ = false;
+    responseStarted_ = false;
+  }
   if (failure == UpstreamFailure::Refused && !h2Retried_ && !h2BodySent_ && !responseStarted_) {
     // Never processed (RFC 9113 §8.7): safe to send again, once, on a stream with room.
     h2Retried_ = true;
