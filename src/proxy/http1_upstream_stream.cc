@@ -31,7 +31,7 @@ Http1UpstreamStream::Http1UpstreamStream(Worker& worker, upstream::ClusterRuntim
         fail(UpstreamFailure::ConnectTimeout);
       }),
       method_(method),
-      limit_(64 * 1024),
+      limit_(size_t{64} * 1024),
       chunked_(chunked),
       requestDone_(!hasBody) {}
 

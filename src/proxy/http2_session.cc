@@ -7,7 +7,7 @@
 namespace trellis::proxy {
 namespace {
 
-constexpr size_t kSocketHighWater = 256 * 1024;
+constexpr size_t kSocketHighWater = size_t{256} * 1024;
 
 http2::Http2Settings codecSettings(const config::Http2Limits& limits) {
   http2::Http2Settings s;
@@ -19,7 +19,7 @@ http2::Http2Settings codecSettings(const config::Http2Limits& limits) {
   s.maxResetsPerWindow = limits.maxResetsPerSecond;
   s.resetWindowMs = 1000;
   // A stream's queue holds one window's worth: enough to keep the client's window full.
-  s.streamSendBufferBytes = std::max<size_t>(limits.initialStreamWindowSize, 16 * 1024);
+  s.streamSendBufferBytes = std::max<size_t>(limits.initialStreamWindowSize, size_t{16} * 1024);
   return s;
 }
 

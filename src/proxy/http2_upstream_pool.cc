@@ -10,7 +10,7 @@
 namespace trellis::proxy {
 namespace {
 
-constexpr size_t kSocketHighWater = 256 * 1024;
+constexpr size_t kSocketHighWater = size_t{256} * 1024;
 
 http2::Http2Settings settingsFor(http2::Http2Settings settings, const config::Cluster& cluster) {
   settings.initialWindowSize = cluster.http2InitialStreamWindowSize;

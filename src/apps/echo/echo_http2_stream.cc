@@ -11,7 +11,7 @@ using http::grpc::Status;
 
 // Source of body=N bytes: submitted in pieces, copied into the codec's bounded send queue.
 const std::string& filler() {
-  static const std::string bytes(16 * 1024, 'x');
+  static const std::string bytes(size_t{16} * 1024, 'x');
   return bytes;
 }
 

@@ -44,7 +44,7 @@ struct Http2Settings {
   uint32_t maxHeaderListSize = 60 * 1024;  // enforced on receive (RFC 9113 §6.5.2 accounting)
   uint32_t headerTableSize = 4096;
   /// Bytes queued per stream by submitData before it refuses more (backpressure to the caller).
-  size_t streamSendBufferBytes = 64 * 1024;
+  size_t streamSendBufferBytes = size_t{64} * 1024;
   /// Rapid reset: more than `maxResetsPerWindow` peer RST_STREAMs within `resetWindowMs`, or more
   /// than 2 x maxConcurrentStreams within one receive() call, closes with ENHANCE_YOUR_CALM.
   uint32_t maxResetsPerWindow = 200;
