@@ -78,7 +78,7 @@ void EventLoop::run() {
       static_cast<EventHandler*>(events[i].data.ptr)->onEvents(events[i].events);
     }
     runBatchEnd();
-    deferred_.clear();
+    flushDeferred();  // destructors may defer more objects: swap, do not clear in place
   }
 }
 

@@ -68,9 +68,10 @@ class EventLoop {
   void deferDelete(std::unique_ptr<Deferred> object);
   /// Destroys now what was deferred (for teardown, after run() returned).
   void flushDeferred() {
+    // Destructors may defer more objects: they land in deferred_ while the batch is cleared.
     while (!deferred_.empty()) {
-      auto batch = std::move(deferred_);
-      batch.clear();
+      deferredBatch_.swap(deferred_);
+      deferredBatch_.clear();
     }
   }
   /// Destroys any owned object after the current event batch.
@@ -108,6 +109,7 @@ class EventLoop {
   std::unique_ptr<Wakeup> wakeHandler_;
   TimerWheel timers_;
   std::vector<std::unique_ptr<Deferred>> deferred_;
+  std::vector<std::unique_ptr<Deferred>> deferredBatch_;
   std::vector<BatchEndHandler*> batchEnd_;
   std::mutex postedMutex_;
   std::vector<std::function<void()>> posted_;

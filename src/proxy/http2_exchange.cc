@@ -49,9 +49,13 @@ Http2Exchange::Http2Exchange(Http2Session& session, int32_t streamId,
       listener_(listener),
       requestPending_(&session.worker().buffers()),
       responsePending_(&session.worker().buffers()),
-      deadline_([this] { onDeadline(); }) {}
+      deadline_([this] { onDeadline(); }) {
+  session.worker().stats().http2Downstream.streamsTotal.inc();
+  session.worker().stats().http2Downstream.streamsActive.add();
+}
 
 Http2Exchange::~Http2Exchange() {
+  session_.worker().stats().http2Downstream.streamsActive.sub();
   if (inRequest_) {
     if (stats_ != nullptr) stats_->byClass[0].inc();
     listener_.stats->requestsActive.sub();
@@ -96,6 +100,7 @@ void Http2Exchange::onRequestHeaders(std::span<const http::HeaderField> fields, 
     }
   }
   chooseRequestId(session_.worker(), idField, requestId_);
+  headRequest_ = method == "HEAD";
   if (method == "CONNECT" || target.empty()) {
     // Extended CONNECT (RFC 8441) is not offered; plain CONNECT has no :path to route.
     stats_ = listener_.unroutedStats;
@@ -132,7 +137,7 @@ void Http2Exchange::onRequestHeaders(std::span<const http::HeaderField> fields, 
     // Mirroring copies HTTP/1 requests only for now (docs/http2.md, "Limits").
     listener_.stats->mirrorsSkipped.inc(route_.rule->mirrors.size());
   }
-  if (grpcTimeout != nullptr) {
+  if (grpc_ && grpcTimeout != nullptr) {
     if (auto timeout = grpc::parseTimeout(grpcTimeout->value)) {
       uint64_t ms = static_cast<uint64_t>((timeout->count() + 999) / 1000);
       deadline_.arm(session_.worker().loop().timers(), ms);
@@ -152,9 +157,9 @@ void Http2Exchange::startUpstream(std::span<const http::HeaderField> headers,
   const config::HeaderModifier* modifier = rule.requestHeaders ? &*rule.requestHeaders : nullptr;
   Worker& worker = session_.worker();
   if (route_.cluster->config.protocol == config::UpstreamProtocol::Http2) {
-    buildUpstreamRequestFields(fields_, method, headers, nullptr, modifier, forwarded);
-    upstream_ =
-        worker.http2Pool().open(*route_.cluster, route_.endpoint, fields_.fields(), hasBody, *this);
+    buildUpstreamRequestFields(upstreamFields_, method, headers, nullptr, modifier, forwarded);
+    upstream_ = worker.http2Pool().open(*route_.cluster, route_.endpoint, upstreamFields_.fields(),
+                                        hasBody, *this);
   } else {
     bool hasLength = false;
     for (const auto& f : headers) hasLength = hasLength || f.name == "content-length";
@@ -339,8 +344,11 @@ void Http2Exchange::finishResponse() {
 // Failures, local replies, completion
 
 bool Http2Exchange::retryRefused() {
-  if (refusedRetried_ || bodySent_ || responseStarted_ || upstreamFields_.empty()) return false;
-  refusedRetried_ = true;
+  if (refusedRetries_ >= kMaxRefusedRetries || bodySent_ || responseStarted_ ||
+      upstreamFields_.empty()) {
+    return false;
+  }
+  ++refusedRetries_;
   const bool hasBody = !requestDone_ || !requestPending_.empty();
   upstream_ = session_.worker().http2Pool().open(*route_.cluster, route_.endpoint,
                                                  upstreamFields_.fields(), hasBody, *this);
@@ -351,6 +359,7 @@ bool Http2Exchange::retryRefused() {
 
 void Http2Exchange::onUpstreamFailure(UpstreamFailure failure, uint32_t http2Code) {
   releaseUpstream();
+  if (responseDone_) return;  // everything already went to the client
   if (failure == UpstreamFailure::Refused && retryRefused()) return;
   if (responseStarted_) {
     // Mid-response: the client can only be told by a reset, with the upstream's code if any.
@@ -430,10 +439,13 @@ void Http2Exchange::localReply(int status, LocalReason reason, std::string_view 
     fields_.add("x-trellis-reason", reasonName);
     fields_.add("x-request-id", requestId_);
     if (!location.empty()) fields_.add("location", location);
-    session_.codec().submitResponse(id_, fields_.fields(), true);
-    std::string body(reasonName);
-    body += '\n';
-    session_.codec().submitData(id_, body, true);
+    // A HEAD response announces the length of the body it does not carry (RFC 9110 §9.3.2).
+    session_.codec().submitResponse(id_, fields_.fields(), !headRequest_);
+    if (!headRequest_) {
+      std::string body(reasonName);
+      body += '\n';
+      session_.codec().submitData(id_, body, true);
+    }
     responseStatus_ = status;
   }
   session_.scheduleFlush();
@@ -458,6 +470,13 @@ void Http2Exchange::record(int status) {
 }
 
 void Http2Exchange::releaseUpstream() {
+  if (!requestPending_.empty()) {
+    // Nobody will take these any more: give the client's window its bytes back.
+    session_.codec().consumed(id_, requestPending_.size());
+    requestPending_.clear();
+    requestPending_.shrinkIfEmpty();
+  }
+  requestTrailersPending_ = false;
   if (upstream_ == nullptr) return;
   UpstreamStream* upstream = upstream_;
   upstream_ = nullptr;

@@ -26,6 +26,7 @@ class Http2Session;
 
 class Http2Exchange final : public UpstreamStreamHandler {
  public:
+  static constexpr uint8_t kMaxRefusedRetries = 3;
   Http2Exchange(Http2Session& session, int32_t streamId, std::shared_ptr<const WorkerConfig> config,
                 const ListenerRuntime& listener);
   ~Http2Exchange() override;
@@ -87,8 +88,9 @@ class Http2Exchange final : public UpstreamStreamHandler {
   int responseStatus_ = 0;
   int grpcStatus_ = -1;  // final grpc-status seen, -1 = none
   bool grpc_ = false;
-  bool bodySent_ = false;        // request bytes reached the upstream: no transparent retry
-  bool refusedRetried_ = false;  // one retry after REFUSED_STREAM (RFC 9113 §8.7)
+  bool headRequest_ = false;
+  bool bodySent_ = false;       // request bytes reached the upstream: no transparent retry
+  uint8_t refusedRetries_ = 0;  // REFUSED_STREAM: never processed, safe to send again (§8.7)
   bool inRequest_ = false;
   bool requestDone_ = false;  // the client ended its side
   bool requestPendingEnd_ = false;

@@ -188,10 +188,12 @@ void Http2Session::onHeaders(int32_t streamId, std::span<const http::HeaderField
     it->second->onRequestTrailers(fields);  // a second header block on a stream: trailers
     return;
   }
-  if (!refreshConfig() && !draining_) drain();
+  if (!refreshConfig() && !draining_) {
+    // Inside the codec's receive: GOAWAY is sent from the batch end, not from here.
+    drainRequested_ = true;
+    scheduleFlush();
+  }
   idleTimer_.cancel();
-  worker_.stats().http2Downstream.streamsTotal.inc();
-  worker_.stats().http2Downstream.streamsActive.add();
   auto exchange = std::make_unique<Http2Exchange>(*this, streamId, config_, *listener_);
   Http2Exchange& ref = *exchange;
   exchanges_.emplace(streamId, std::move(exchange));
@@ -227,7 +229,6 @@ void Http2Session::onStreamClosed(int32_t streamId) {
   auto it = exchanges_.find(streamId);
   if (it == exchanges_.end()) return;
   exchanges_.erase(it);
-  worker_.stats().http2Downstream.streamsActive.sub();
   if (exchanges_.empty()) {
     stallTimer_.cancel();
     if (draining_) {

@@ -36,7 +36,13 @@ class Http2Session final : public Session,
   /// client reconnects under the new settings; other changes apply to new streams as they come.
   void onConfigApplied() override;
   void onConnectionEvent(Connection& connection, uint32_t events) override;
-  void onBatchEnd() override { flush(); }
+  void onBatchEnd() override {
+    if (drainRequested_) {
+      drainRequested_ = false;
+      drain();
+    }
+    flush();
+  }
 
   // Codec events.
   void onHeaders(int32_t streamId, std::span<const http::HeaderField> fields,
@@ -77,6 +83,7 @@ class Http2Session final : public Session,
   Timer goawayTimer_;       // final GOAWAY, one round trip after the graceful one
   uint64_t stallMark_ = 0;  // bytes written at the last stall check
   bool draining_ = false;
+  bool drainRequested_ = false;
   bool closed_ = false;
 };
 

@@ -32,10 +32,13 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
                                       public BatchEndHandler {
  public:
   /// One request's stream; freed once both the handler released it and the codec closed it.
+  /// `conn` stays valid until the connection itself goes, so that bytes delivered before the
+  /// stream closed can still be acknowledged: the connection window depends on it.
   struct Stream final : UpstreamStream {
     Conn* conn = nullptr;
     int32_t id = -1;
     UpstreamStreamHandler* handler = nullptr;
+    size_t outstanding = 0;  // response bytes delivered and not yet consumed
     bool released = false;
     bool finished = false;
     bool requestEnded = false;   // END_STREAM queued on our side
@@ -55,27 +58,37 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
       conn->scheduleFlush();
     }
     void consumed(size_t n) override {
-      if (finished || conn == nullptr) return;
-      conn->codec_.consumed(id, n);
+      n = std::min(n, outstanding);
+      outstanding -= n;
+      if (conn == nullptr || n == 0) return;
+      conn->codec_.consumed(id, n);  // a closed stream's bytes still count for the connection
       conn->scheduleFlush();
     }
     void release() override {
       released = true;
       handler = nullptr;
+      if (outstanding > 0) consumed(outstanding);
+      if (conn == nullptr) {
+        delete this;  // the connection is gone
+        return;
+      }
       if (finished) {
+        conn->forgetFinished(this);
         delete this;
         return;
       }
-      // A completed exchange closes by itself once the queued END_STREAM is out; only an
-      // abandoned one is cancelled.
-      if (requestEnded && responseEnded) return;
+      // A completed exchange closes by itself once the queued END_STREAM is out; an abandoned
+      // one, or one whose end waits behind a window the upstream keeps shut, is cancelled.
+      if (requestEnded && responseEnded && !conn->codec_.stalledOnWindow(id)) return;
       conn->codec_.resetStream(id, http2::kCancel);
       conn->scheduleFlush();
     }
   };
 
-  Conn(Http2UpstreamPool& pool, std::string key, upstream::ClusterRuntime& cluster, int fd)
+  Conn(Http2UpstreamPool& pool, std::string key, upstream::ClusterRuntime& cluster, int fd,
+       uint32_t& learnedMax)
       : pool_(pool),
+        learnedMax_(learnedMax),
         key_(std::move(key)),
         clusterStats_(cluster.stats),
         idleTimeoutMs_(static_cast<uint64_t>(cluster.config.idleTimeout.count())),
@@ -98,14 +111,29 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
   ~Conn() override {
     // Streams still held by handlers outlive the connection; they only wait for release().
     for (auto& [id, stream] : streams_) {
+      pool_.stats_.streamsActive.sub();
       stream->finished = true;
       stream->conn = nullptr;
       if (stream->released) delete stream;
     }
+    for (Stream* stream : finishedHeld_) stream->conn = nullptr;
     pool_.stats_.connectionsActive.sub();
   }
 
-  bool usable() const { return !dead_ && !goaway_ && codec_.canOpenStream(); }
+  void forgetFinished(Stream* stream) {
+    auto it = std::find(finishedHeld_.begin(), finishedHeld_.end(), stream);
+    if (it != finishedHeld_.end()) {
+      *it = finishedHeld_.back();
+      finishedHeld_.pop_back();
+    }
+  }
+
+  /// May take another stream. Before this connection's SETTINGS arrive, the limit the endpoint
+  /// announced on earlier connections applies, so that a burst is not piled onto a new
+  /// connection only to be refused.
+  bool usable() const {
+    return !dead_ && !goaway_ && codec_.canOpenStream() && codec_.activeStreams() < learnedMax_;
+  }
   const std::string& key() const { return key_; }
 
   UpstreamStream* open(std::span<const http::HeaderField> fields, bool hasBody,
@@ -154,7 +182,9 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
     PumpResult result = pumpIn(socket_, codec_);
     if (dead_) return;
     if (result != PumpResult::Ok) {
-      if (result == PumpResult::ProtocolError) flush();  // the GOAWAY, if the socket takes it
+      if (result == PumpResult::ProtocolError) {
+        pumpOut(socket_, codec_, scratch_, kSocketHighWater);  // the GOAWAY, if it fits
+      }
       clusterStats_.resets.inc();
       fail(result == PumpResult::ProtocolError ? UpstreamFailure::BadResponse
                                                : UpstreamFailure::Reset);
@@ -171,6 +201,7 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
     size_t pseudo = 0;
     while (pseudo < fields.size() && fields[pseudo].name.starts_with(':')) ++pseudo;
     if (endStream) s->responseEnded = true;
+    learnedMax_ = codec_.remoteMaxConcurrentStreams();  // a response: its SETTINGS are known
     s->handler->onUpstreamHeaders(statusOf(fields), fields.subspan(pseudo), endStream);
   }
   void onData(int32_t id, std::string_view data, bool endStream) override {
@@ -180,6 +211,7 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
       return;
     }
     if (endStream) s->responseEnded = true;
+    s->outstanding += data.size();
     s->handler->onUpstreamData(data, endStream);
   }
   void onTrailers(int32_t id, std::span<const http::HeaderField> fields) override {
@@ -189,6 +221,7 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
     if (s->handler != nullptr) s->handler->onUpstreamTrailers(fields);
   }
   void onStreamReset(int32_t id, uint32_t code) override {
+    if (code == http2::kRefusedStream) learnedMax_ = codec_.remoteMaxConcurrentStreams();
     Stream* s = find(id);
     if (s == nullptr || s->handler == nullptr) return;
     UpstreamStreamHandler* handler = s->handler;
@@ -207,9 +240,18 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
     streams_.erase(it);
     pool_.stats_.streamsActive.sub();
     s->finished = true;
-    s->conn = nullptr;
-    if (s->released) delete s;
-    if (streams_.empty()) {
+    if (s->released) {
+      delete s;
+    } else {
+      finishedHeld_.push_back(s);
+      if (s->handler != nullptr && !s->responseEnded) {
+        // Closed without a response end and without an error code (RST_STREAM NO_ERROR).
+        UpstreamStreamHandler* handler = s->handler;
+        s->handler = nullptr;
+        handler->onUpstreamFailure(UpstreamFailure::Reset, http2::kNoError);
+      }
+    }
+    if (streams_.empty() && !dead_) {
       if (goaway_) {
         close();
       } else {
@@ -239,7 +281,10 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
       fail(UpstreamFailure::Reset);
       return;
     }
-    if (codec_.closing() && socket_.pendingBytes() == 0) close();
+    if (codec_.closing() && socket_.pendingBytes() == 0) {
+      // An error GOAWAY of ours means the upstream broke the protocol.
+      fail(codec_.fatalErrorCode() != 0 ? UpstreamFailure::BadResponse : UpstreamFailure::Reset);
+    }
   }
 
   /// Every stream still known fails; the connection goes away.
@@ -249,7 +294,7 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
     std::vector<Stream*> live;
     for (auto& [id, stream] : streams_) live.push_back(stream);
     for (Stream* stream : live) {
-      if (stream->handler == nullptr) continue;
+      if (stream->handler == nullptr || stream->responseEnded) continue;  // answered already
       UpstreamStreamHandler* handler = stream->handler;
       stream->handler = nullptr;
       handler->onUpstreamFailure(failure, 0);
@@ -257,13 +302,11 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
     pool_.remove(this);
   }
 
-  void close() {
-    if (dead_) return;
-    dead_ = true;
-    pool_.remove(this);
-  }
+  /// Done with the connection: any stream still waiting for its answer hears it failed.
+  void close() { fail(UpstreamFailure::Reset); }
 
   Http2UpstreamPool& pool_;
+  uint32_t& learnedMax_;  // the endpoint's SETTINGS_MAX_CONCURRENT_STREAMS, shared per endpoint
   std::string key_;
   upstream::ClusterStats& clusterStats_;
   uint64_t idleTimeoutMs_;
@@ -273,6 +316,7 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
   Timer connectTimer_;
   Timer idleTimer_;
   std::unordered_map<int32_t, Stream*> streams_;
+  std::vector<Stream*> finishedHeld_;  // closed by the codec, not yet released by their handler
   bool goaway_ = false;
   bool dead_ = false;
 };
@@ -304,7 +348,8 @@ UpstreamStream* Http2UpstreamPool::open(upstream::ClusterRuntime& cluster, int e
     return nullptr;
   }
   cluster.stats.connectionsOpened.inc();
-  conns.push_back(std::make_unique<Conn>(*this, key, cluster, fd));
+  auto learned = learnedMaxStreams_.try_emplace(key, kAssumedMaxStreams).first;
+  conns.push_back(std::make_unique<Conn>(*this, key, cluster, fd, learned->second));
   return conns.back()->open(fields, hasBody, handler);
 }
 

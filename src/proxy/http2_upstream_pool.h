@@ -51,6 +51,10 @@ class Http2UpstreamPool {
   Http2ProxyStats& stats_;
   http2::Http2Settings settings_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Conn>>> byEndpoint_;
+  // Per endpoint: the last SETTINGS_MAX_CONCURRENT_STREAMS seen (RFC 9113 §6.5.2 suggests
+  // at least 100, which is assumed until an endpoint says otherwise).
+  static constexpr uint32_t kAssumedMaxStreams = 100;
+  std::unordered_map<std::string, uint32_t> learnedMaxStreams_;
 };
 
 }  // namespace trellis::proxy

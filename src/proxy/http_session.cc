@@ -35,6 +35,7 @@ HttpSession::HttpSession(Worker& worker, std::unique_ptr<Connection> down,
         if (cluster_ != nullptr) cluster_->stats.connectTimeouts.inc();
         releaseUpstream(false);
         localReply(503, LocalReason::UpstreamConnectTimeout, {}, !requestDone_);
+        resumePipelined();
       }) {
   down_->setOwner(this);
   upstreamHead_.setPool(&worker.buffers());
@@ -381,6 +382,7 @@ void HttpSession::onUpstreamEvent(uint32_t events) {
       cluster_->stats.connectFailures.inc();
       releaseUpstream(false);
       localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
+      resumePipelined();
       return;
     }
     connectTimer_.cancel();
@@ -676,6 +678,12 @@ void HttpSession::finishExchange() {
   readDownstream();
 }
 
+void HttpSession::resumePipelined() {
+  // A reply made from an upstream event: requests already buffered would otherwise wait for
+  // the client's next bytes.
+  if (down_ && state_ == State::ReadingHead && !down_->in().empty()) processDownstream();
+}
+
 void HttpSession::beginRequest() {
   if (inRequest_) return;
   inRequest_ = true;
@@ -745,7 +753,7 @@ void HttpSession::resetExchange() {
   h2RequestPending_.shrinkIfEmpty();
   h2RequestEnded_ = false;
   h2BodySent_ = false;
-  h2Retried_ = false;
+  h2Retries_ = 0;
   h2ResponseChunked_ = false;
   h2HeadPending_ = false;
   h2ResponseUnacked_ = 0;

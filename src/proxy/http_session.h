@@ -74,6 +74,7 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   void localReply(int status, LocalReason reason, std::string_view reasonName, bool closeAfter,
                   std::string_view location = {});
   void beginRequest();
+  void resumePipelined();
   void recordResponse(int status);
   // Lifecycle.
   void armTimer(TimerPurpose purpose, uint64_t ms);
@@ -144,7 +145,7 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   Buffer h2RequestPending_;  // decoded body bytes the stream has not taken yet
   bool h2RequestEnded_ = false;
   bool h2BodySent_ = false;  // body bytes reached the stream: a refused stream is not retried
-  bool h2Retried_ = false;
+  uint8_t h2Retries_ = 0;
   std::string h2RequestTrailers_;  // a chunked request's trailer section, sent as HTTP/2 trailers
   std::vector<http::HeaderField> h2TrailerFields_;
   bool h2ResponseChunked_ = false;

@@ -5,6 +5,7 @@
 
 #include "proxy/chunk_writer.h"
 #include "proxy/head_writer.h"
+#include "proxy/http2_exchange.h"
 #include "proxy/http2_upstream_pool.h"
 #include "proxy/http_session.h"
 
@@ -183,9 +184,10 @@ void HttpSession::onUpstreamFailure(UpstreamFailure failure, uint32_t /*http2Cod
     responseHeadDone_ = false;
     responseStarted_ = false;
   }
-  if (failure == UpstreamFailure::Refused && !h2Retried_ && !h2BodySent_ && !responseStarted_) {
-    // Never processed (RFC 9113 §8.7): safe to send again, once, on a stream with room.
-    h2Retried_ = true;
+  if (failure == UpstreamFailure::Refused && h2Retries_ < Http2Exchange::kMaxRefusedRetries &&
+      !h2BodySent_ && !responseStarted_) {
+    // Never processed (RFC 9113 §8.7): safe to send again, on a stream with room.
+    ++h2Retries_;
     const bool hasBody = !requestDone_ || !h2RequestPending_.empty();
     h2up_ = worker_.http2Pool().open(*cluster_, endpoint_, h2Fields_.fields(), hasBody, *this);
     if (h2up_ != nullptr) {
@@ -200,6 +202,7 @@ void HttpSession::onUpstreamFailure(UpstreamFailure failure, uint32_t /*http2Cod
   }
   FailureReply reply = failureReply(failure);
   localReply(reply.status, reply.reason, {}, !requestDone_);
+  resumePipelined();
 }
 
 }  // namespace trellis::proxy
