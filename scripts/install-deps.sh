@@ -9,9 +9,15 @@ PACKAGES=(
   # libraries
   libre2-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev
   libxxhash-dev libssl-dev libnghttp2-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # xDS: protobuf and gRPC C++ (trellisd), protoc and its gRPC plugin
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   # real peers for tests and the benchmark
-  curl wrk nghttp2-client python3-h2 python3-grpcio nginx-light haproxy prometheus python3 valgrind strace procps iproute2 util-linux
+  curl wrk nghttp2-client python3-h2 python3-grpcio nginx-light haproxy prometheus python3
+  valgrind strace procps iproute2 util-linux
 )
+# npm fetches the pinned xDS .proto package (scripts/fetch-xds-protos.sh); Debian's will do
+# where the machine has none of its own.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -19,7 +25,9 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  exec bash "$(dirname "$0")/fetch-xds-protos.sh"
+fi
 
 echo "install-deps: installing ${missing[*]}"
 SUDO=""
@@ -36,3 +44,4 @@ trap '[ $created_policy -eq 1 ] && $SUDO rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq || $SUDO apt-get update
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+bash "$(dirname "$0")/fetch-xds-protos.sh"
