@@ -11,6 +11,8 @@ PACKAGES=(
   libxxhash-dev libssl-dev libnghttp2-dev libgtest-dev libgmock-dev libbenchmark-dev
   # xDS: protobuf and gRPC C++ (trellisd), protoc and its gRPC plugin
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
+  # trellisd's embedded store
+  libsqlite3-dev
   # real peers for tests and the benchmark
   curl wrk nghttp2-client python3-h2 python3-grpcio nginx-light haproxy prometheus python3
   valgrind strace procps iproute2 util-linux

@@ -1,0 +1,82 @@
+#pragma once
+// trellisd's embedded store: every resource applied to the mesh, in one SQLite file under the
+// data directory, with a history of changes for rollback.
+//
+// Versions follow etcd and the Kubernetes API: one global revision counter; each change that
+// alters a resource takes the next revision, which becomes its `resourceVersion`. A change may
+// name the resourceVersion it expects (optimistic concurrency): if the resource moved on, the
+// whole batch is refused as a conflict and nothing is written. Applying a document identical to
+// the stored one is a no-op (applies are idempotent).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace trellis::controlplane {
+
+struct ResourceKey {
+  std::string kind;  // e.g. "HTTPRoute"
+  std::string ns;    // namespace
+  std::string name;
+  bool operator==(const ResourceKey&) const = default;
+};
+
+struct StoredResource {
+  ResourceKey key;
+  std::string document;     // the resource as applied (one YAML document)
+  int64_t resourceVersion;  // revision of its last change
+};
+
+struct HistoryEntry {
+  int64_t revision;
+  ResourceKey key;
+  bool deleted;          // a deletion (document is the last content before it)
+  std::string document;  // content as of this revision
+};
+
+struct Change {
+  enum class Op : uint8_t { Put, Delete };
+  Op op = Op::Put;
+  ResourceKey key;
+  std::string document;                    // Put only
+  std::optional<int64_t> expectedVersion;  // 0 = must not exist yet
+};
+
+struct ApplyResult {
+  enum class Outcome : uint8_t { Created, Updated, Unchanged, Deleted, NotFound };
+  bool ok = false;
+  bool conflict = false;          // an expectedVersion did not match: nothing was written
+  std::string error;              // why !ok, naming the resource
+  std::vector<Outcome> outcomes;  // parallel to the changes, when ok
+  int64_t revision = 0;           // the store's revision after the batch
+};
+
+class Store {
+ public:
+  /// Opens (or creates) `<dataDir>/store.db`. A file that is not a sound SQLite database is an
+  /// error naming it, never an empty mesh.
+  static std::unique_ptr<Store> open(const std::string& dataDir, std::string& error);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  /// Applies every change or none (one transaction).
+  ApplyResult apply(const std::vector<Change>& changes);
+
+  std::optional<StoredResource> get(const ResourceKey& key);
+  /// Every resource, or those of one kind and/or namespace (empty = any), ordered by key.
+  std::vector<StoredResource> list(const std::string& kind = {}, const std::string& ns = {});
+  /// Changes of one resource, oldest first.
+  std::vector<HistoryEntry> history(const ResourceKey& key);
+  int64_t revision();
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+}  // namespace trellis::controlplane
