@@ -929,6 +929,10 @@ class Http2MetricsTest(Http2ProxyTestCase):
         self.assertEqual(proxy.metric("trellis_http2_connections_active",
                                       direction="upstream"), 1)
         client.close_gracefully()
+        # The client's GOAWAY reaches the proxy asynchronously; families with only zero
+        # samples by code are not exposed until then.
+        proxy.wait_metric("trellis_http2_goaway_total", lambda v: v >= 1,
+                          direction="downstream", side="received", code="NO_ERROR")
         status, text = proxy.admin("/stats/prometheus")
         self.assertEqual(status, 200)
         for family, kind in self.FAMILIES.items():
