@@ -226,11 +226,12 @@ std::optional<Duration> parseDuration(std::string_view value) {
     size_t digitsStart = pos;
     int64_t number = 0;
     while (pos < value.size() && isDigit(value[pos])) {
+      if (pos - digitsStart == 5) return std::nullopt;  // before the multiply can overflow
       number = number * 10 + (value[pos] - '0');
       ++pos;
     }
     size_t digits = pos - digitsStart;
-    if (digits == 0 || digits > 5 || pos >= value.size()) return std::nullopt;
+    if (digits == 0 || pos >= value.size()) return std::nullopt;
     int64_t unitMs = 0;
     switch (value[pos]) {
       case 'h':

@@ -118,6 +118,8 @@ TEST(SyntaxTest, Duration) {
   EXPECT_EQ(parseDuration("1h1m1s1ms"), Duration(3661001));
   EXPECT_EQ(parseDuration("1h1m1s1ms1h"), std::nullopt);  // at most 4 units
   EXPECT_EQ(parseDuration("100000s"), std::nullopt);      // at most 5 digits
+  // Regression (fuzz_config_loader): a long digit run overflowed before the length check.
+  EXPECT_EQ(parseDuration("22222222222222222222222s"), std::nullopt);
   EXPECT_EQ(parseDuration("10"), std::nullopt);
   EXPECT_EQ(parseDuration("s"), std::nullopt);
   EXPECT_EQ(parseDuration(""), std::nullopt);
