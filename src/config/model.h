@@ -174,6 +174,7 @@ struct Http2Limits {
   uint32_t maxHeaderListSize = 60 * 1024;
   uint32_t maxResetsPerSecond = 200;   // rapid-reset defence
   Duration windowStallTimeout{30000};  // data pending, windows closed, no progress: GOAWAY
+  bool operator==(const Http2Limits&) const = default;
 };
 
 struct HttpLimits {

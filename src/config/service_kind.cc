@@ -174,11 +174,10 @@ void parseLoadBalancer(Scope& scope, const Value& value, Cluster& cluster) {
 }
 
 void parseConnectionPool(Scope& scope, const Value& value, Cluster& cluster) {
-  auto pool = scope.object(
-      value, {"connectTimeout", "idleTimeout", "maxIdlePerEndpoint", "http2"});
+  auto pool = scope.object(value, {"connectTimeout", "idleTimeout", "maxIdlePerEndpoint", "http2"});
   if (!pool) return;
-  if (auto http2 = scope.object(pool->get("http2"),
-                                {"initialStreamWindowSize", "connectionWindowSize"})) {
+  if (auto http2 =
+          scope.object(pool->get("http2"), {"initialStreamWindowSize", "connectionWindowSize"})) {
     if (auto n = scope.integer(http2->get("initialStreamWindowSize"), 65535, 0x7fffffff)) {
       cluster.http2InitialStreamWindowSize = static_cast<uint32_t>(*n);
     }

@@ -143,12 +143,13 @@ void Http2Exchange::onRequestHeaders(std::span<const http::HeaderField> fields, 
       deadline_.arm(session_.worker().loop().timers(), ms);
     }
   }
-  startUpstream(headers, method, path, query, authority, !endStream);
+  startUpstream(headers, method, path, query, authority, !endStream, contentLength != nullptr);
 }
 
 void Http2Exchange::startUpstream(std::span<const http::HeaderField> headers,
                                   std::string_view method, std::string_view path,
-                                  std::string_view query, std::string_view host, bool hasBody) {
+                                  std::string_view query, std::string_view host, bool hasBody,
+                                  bool hasLength) {
   const config::RouteRule& rule = *route_.rule;
   std::string rewrittenPath;
   RewrittenTarget target = rewriteTarget(rule, path, host, rewrittenPath);
@@ -161,8 +162,6 @@ void Http2Exchange::startUpstream(std::span<const http::HeaderField> headers,
     upstream_ = worker.http2Pool().open(*route_.cluster, route_.endpoint, upstreamFields_.fields(),
                                         hasBody, *this);
   } else {
-    bool hasLength = false;
-    for (const auto& f : headers) hasLength = hasLength || f.name == "content-length";
     forwarded.chunked = hasBody && !hasLength;
     Buffer head(&worker.buffers());
     writeUpstreamRequestHead(head, method, headers, modifier, forwarded);

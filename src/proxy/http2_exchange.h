@@ -55,7 +55,7 @@ class Http2Exchange final : public UpstreamStreamHandler {
  private:
   void startUpstream(std::span<const http::HeaderField> headers, std::string_view method,
                      std::string_view path, std::string_view query, std::string_view host,
-                     bool hasBody);
+                     bool hasBody, bool hasLength);
   /// A stream the upstream refused was never processed: open it again, once.
   bool retryRefused();
   void localReply(int status, LocalReason reason, std::string_view location = {});

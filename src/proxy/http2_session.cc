@@ -81,18 +81,14 @@ void Http2Session::drain() {
 
 void Http2Session::onConfigApplied() {
   if (closed_ || draining_) return;
-  const config::Http2Limits a = listener_->config->http.http2;  // refresh may drop the old one
+  const config::Http2Limits before = listener_->config->http.http2;  // refresh may drop it
   const config::ListenerProtocol protocol = listener_->config->protocol;
   if (!refreshConfig()) {
     drain();
     return;
   }
-  const config::Http2Limits& b = listener_->config->http.http2;
-  bool same = a.maxConcurrentStreams == b.maxConcurrentStreams &&
-              a.initialStreamWindowSize == b.initialStreamWindowSize &&
-              a.connectionWindowSize == b.connectionWindowSize &&
-              a.maxFrameSize == b.maxFrameSize && a.maxHeaderListSize == b.maxHeaderListSize &&
-              protocol == listener_->config->protocol;
+  const bool same =
+      before == listener_->config->http.http2 && protocol == listener_->config->protocol;
   if (!same) drain();
 }
 
@@ -183,11 +179,6 @@ void Http2Session::close() {
 
 void Http2Session::onHeaders(int32_t streamId, std::span<const http::HeaderField> fields,
                              bool endStream) {
-  auto it = exchanges_.find(streamId);
-  if (it != exchanges_.end()) {
-    it->second->onRequestTrailers(fields);  // a second header block on a stream: trailers
-    return;
-  }
   if (!refreshConfig() && !draining_) {
     // Inside the codec's receive: GOAWAY is sent from the batch end, not from here.
     drainRequested_ = true;
