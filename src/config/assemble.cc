@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <tuple>
@@ -144,15 +145,56 @@ std::vector<RouteRule> flattenRules(const RouteDef& route, uint32_t routeOrder, 
   return flattened;
 }
 
-// Listener indices `route` attaches to; reports parentRefs that do not attach.
-std::set<size_t> attachments(const RouteDef& route, const std::vector<ListenerDef>& listeners,
-                             Diagnostics& diagnostics) {
-  std::set<size_t> attached;
+// Where a route attaches: listener index → the hostnames it serves there (its own for a
+// Listener parent; the Service's mesh hostnames for a Service parent, as GAMMA specifies).
+using Attachments = std::map<size_t, std::vector<std::string>>;
+
+bool isServiceParent(const ParentRef& ref) {
+  return ref.kind == "Service" &&
+         (ref.group.empty() || ref.group == "core" || ref.group == "trellis.dev");
+}
+
+// Attaches a route whose parentRef names a Service to every listener that carries that
+// Service's mesh traffic (a sidecar's outbound listener, built by trellisd).
+void attachToService(const ParentRef& ref, const std::vector<ListenerDef>& listeners,
+                     const std::set<std::string>& services, Diagnostics& diagnostics,
+                     Attachments& attached) {
+  const std::string key = ref.ns + "/" + ref.name;
+  if (services.count(key) == 0) {
+    diagnostics.warning(ref.at, fmt::format("parentRef Service {} not found; the route does not "
+                                            "apply to it",
+                                            key));
+    return;
+  }
+  for (size_t index = 0; index < listeners.size(); ++index) {
+    const auto& mesh = listeners[index].meshServices;
+    if (std::find(mesh.begin(), mesh.end(), key) == mesh.end()) continue;
+    auto& hostnames = attached[index];
+    for (std::string& name : meshHostnames(ref.ns, ref.name)) hostnames.push_back(std::move(name));
+  }
+}
+
+// Where `route` attaches; reports parentRefs that do not attach.
+Attachments attachments(const RouteDef& route, const std::vector<ListenerDef>& listeners,
+                        const std::set<std::string>& services, Diagnostics& diagnostics) {
+  Attachments attached;
+  bool meshRoute = false;
   for (const ParentRef& ref : route.parentRefs) {
+    if (isServiceParent(ref)) {
+      meshRoute = true;
+      attachToService(ref, listeners, services, diagnostics, attached);
+      continue;
+    }
+    if (ref.kind == "Service") {
+      diagnostics.warning(ref.at, fmt::format("parentRef {}/Service {}/{} ignored: a Service "
+                                              "parent needs group \"\" (the core API group)",
+                                              ref.group, ref.ns, ref.name));
+      continue;
+    }
     if (ref.group != "trellis.dev" || ref.kind != "Listener") {
       diagnostics.warning(ref.at,
                           fmt::format("parentRef {}/{} {}/{} ignored: trellis-proxy attaches "
-                                      "{}s to trellis.dev Listeners only",
+                                      "{}s to trellis.dev Listeners and to Services only",
                                       ref.group, ref.kind, ref.ns, ref.name, route.meta.kind));
       continue;
     }
@@ -181,13 +223,35 @@ std::set<size_t> attachments(const RouteDef& route, const std::vector<ListenerDe
                                               ref.name, problem));
       continue;
     }
-    attached.insert(index);
+    auto& hostnames = attached[index];
+    hostnames.insert(hostnames.end(), route.hostnames.begin(), route.hostnames.end());
   }
-  if (attached.empty()) {
+  // A mesh route applies wherever its Service is called: not being on this proxy is normal.
+  if (attached.empty() && !meshRoute) {
     diagnostics.warning(route.meta.at,
                         fmt::format("{} is not attached to any Listener", route.meta.kind));
   }
   return attached;
+}
+
+// Workloads name Services; a missing one is worth a warning, not a refusal (it may come later).
+void checkWorkloads(const std::vector<WorkloadDef>& workloads,
+                    const std::set<std::string>& services, Diagnostics& diagnostics) {
+  for (const WorkloadDef& workload : workloads) {
+    if (services.count(workload.meta.ns + "/" + workload.service) == 0) {
+      diagnostics.warning(workload.meta.at,
+                          fmt::format("Service {}/{} not found; its proxies get no inbound "
+                                      "listener until it exists",
+                                      workload.meta.ns, workload.service));
+    }
+    for (const auto& upstream : workload.upstreams) {
+      if (services.count(upstream.ns + "/" + upstream.name) == 0) {
+        diagnostics.warning(upstream.at, fmt::format("Service {}/{} not found; its proxies get no "
+                                                     "route to it until it exists",
+                                                     upstream.ns, upstream.name));
+      }
+    }
+  }
 }
 
 // Whether some host matches both hostname lists (empty = any host; "*.x" wildcards).
@@ -214,7 +278,7 @@ bool hostnamesIntersect(const std::vector<std::string>& a, const std::vector<std
 // `listener` from routes[order], or null. Routes without a timestamp are the oldest, in
 // configuration order, as in routing precedence.
 const RouteDef* crossKindWinner(const std::vector<RouteDef>& routes,
-                                const std::vector<std::set<size_t>>& attached, size_t order,
+                                const std::vector<Attachments>& attached, size_t order,
                                 size_t listener) {
   auto key = [&routes](size_t index) {
     const ResourceMeta& meta = routes[index].meta;
@@ -225,7 +289,8 @@ const RouteDef* crossKindWinner(const std::vector<RouteDef>& routes,
   for (size_t other = 0; other < routes.size(); ++other) {
     const RouteDef& candidate = routes[other];
     if (candidate.meta.kind == route.meta.kind || attached[other].count(listener) == 0) continue;
-    if (key(other) < key(order) && hostnamesIntersect(candidate.hostnames, route.hostnames)) {
+    if (key(other) < key(order) &&
+        hostnamesIntersect(attached[other].at(listener), attached[order].at(listener))) {
       return &candidate;
     }
   }
@@ -269,9 +334,13 @@ std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& di
   buildClusters(resources.services, *snapshot);
   Resolver resolver(resources.services, diagnostics);
   buildListeners(resources.listeners, resolver, diagnostics, *snapshot);
-  std::vector<std::set<size_t>> attached;
+  std::set<std::string> services;
+  for (const ServiceDef& service : resources.services)
+    services.insert(service.meta.qualifiedName());
+  checkWorkloads(resources.workloads, services, diagnostics);
+  std::vector<Attachments> attached;
   for (const RouteDef& route : resources.routes) {
-    attached.push_back(attachments(route, resources.listeners, diagnostics));
+    attached.push_back(attachments(route, resources.listeners, services, diagnostics));
   }
   for (size_t order = 0; order < resources.routes.size(); ++order) {
     const RouteDef& route = resources.routes[order];
@@ -280,7 +349,7 @@ std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& di
     // Flattening copied each rule's filters once per match; attaching copies all per listener.
     size_t copyBytes = approximateBytes(rules);
     if (!diagnostics.charge(copyBytes, route.meta.at)) break;
-    for (size_t index : attached[order]) {
+    for (const auto& [index, hostnames] : attached[order]) {
       if (const RouteDef* winner = crossKindWinner(resources.routes, attached, order, index)) {
         diagnostics.warning(
             route.meta.at,
@@ -293,7 +362,7 @@ std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& di
       }
       if (!diagnostics.charge(copyBytes, route.meta.at)) break;
       snapshot->listeners[index].routes.routes.push_back(
-          RouteTableConfig::HostRules{route.hostnames, rules});
+          RouteTableConfig::HostRules{hostnames, rules});
     }
   }
   if (diagnostics.hasErrors()) return nullptr;

@@ -23,7 +23,7 @@ namespace {
 constexpr std::string_view kGatewayApi = "gateway.networking.k8s.io/v1";
 constexpr std::string_view kTrellisApi = "trellis.dev/v1alpha1";
 
-enum class Kind { HttpRoute, GrpcRoute, Listener, Service };
+enum class Kind { HttpRoute, GrpcRoute, Listener, Service, Workload };
 
 struct KindInfo {
   std::string_view apiVersion;
@@ -32,10 +32,9 @@ struct KindInfo {
 };
 
 constexpr KindInfo kKinds[] = {
-    {kGatewayApi, "HTTPRoute", Kind::HttpRoute},
-    {kGatewayApi, "GRPCRoute", Kind::GrpcRoute},
-    {kTrellisApi, "Listener", Kind::Listener},
-    {kTrellisApi, "Service", Kind::Service},
+    {kGatewayApi, "HTTPRoute", Kind::HttpRoute}, {kGatewayApi, "GRPCRoute", Kind::GrpcRoute},
+    {kTrellisApi, "Listener", Kind::Listener},   {kTrellisApi, "Service", Kind::Service},
+    {kTrellisApi, "Workload", Kind::Workload},
 };
 
 // Resolves apiVersion + kind, reporting unknown or mismatched ones.
@@ -157,7 +156,8 @@ std::string resourceLabel(const YAML::Node& document, size_t index) {
 
 class DocumentLoader {
  public:
-  explicit DocumentLoader(Diagnostics& diagnostics) : diagnostics_(diagnostics) {}
+  DocumentLoader(Diagnostics& diagnostics, Resources& resources)
+      : diagnostics_(diagnostics), resources_(resources) {}
 
   void load(const YAML::Node& document, size_t index) {
     Scope scope(diagnostics_, resourceLabel(document, index));
@@ -205,35 +205,41 @@ class DocumentLoader {
       case Kind::Service:
         parseService(scope, std::move(resourceMeta), spec, target);
         break;
+      case Kind::Workload:
+        parseWorkload(scope, std::move(resourceMeta), spec, target);
+        break;
     }
   }
 
-  Resources& resources() { return resources_; }
-
  private:
   Diagnostics& diagnostics_;
-  Resources resources_;
+  Resources& resources_;
   std::map<std::string, YAML::Mark> seen_;
 };
 
 std::shared_ptr<Snapshot> loadDocuments(std::string_view yaml, Diagnostics& diagnostics) {
+  Resources resources;
+  parseDocuments(yaml, diagnostics, resources);
+  return assembleSnapshot(resources, diagnostics);
+}
+
+}  // namespace
+
+void parseDocuments(std::string_view yaml, Diagnostics& diagnostics, Resources& out) {
   if (yaml.size() > kMaxConfigBytes) {
     diagnostics.error({}, fmt::format("configuration is {} bytes; the limit is {}", yaml.size(),
                                       kMaxConfigBytes));
-    return nullptr;
+    return;
   }
   auto documents = parseYamlStream(yaml, diagnostics);
-  if (!documents) return nullptr;
-  DocumentLoader loader(diagnostics);
+  if (!documents) return;
+  DocumentLoader loader(diagnostics, out);
   for (size_t index = 0; index < documents->size(); ++index) {
     const YAML::Node& document = (*documents)[index];
     if (!document.IsDefined() || document.IsNull()) continue;  // empty document ("---\n---")
     loader.load(document, index);
   }
-  return assembleSnapshot(loader.resources(), diagnostics);
 }
-
-}  // namespace
 
 std::string LoadError::toString() const {
   std::string out = file;

@@ -58,6 +58,22 @@ struct ListenerDef {
   ResourceMeta meta;
   Listener listener;  // routes and tcpCluster are filled when resolving
   std::optional<ServiceRef> tcpBackend;
+  /// "<namespace>/<name>" of the Services whose routes (GAMMA: parentRefs naming the Service)
+  /// attach here, under the Service's mesh hostnames. Set by trellisd on a sidecar's outbound
+  /// listener; never read from YAML.
+  std::vector<std::string> meshServices;
+};
+
+/// trellis.dev Workload: what a service's sidecars need from the mesh.
+struct WorkloadDef {
+  ResourceMeta meta;
+  std::string service;  // the Service its instances serve; defaults to metadata.name
+  struct Upstream {
+    Location at;
+    std::string ns;
+    std::string name;
+  };
+  std::vector<Upstream> upstreams;  // the Services it calls: exactly what its proxies receive
 };
 
 struct ParentRef {
@@ -89,7 +105,12 @@ struct Resources {
   std::vector<ServiceDef> services;
   std::vector<ListenerDef> listeners;
   std::vector<RouteDef> routes;  // in document order: the routeOrder of each
+  std::vector<WorkloadDef> workloads;
 };
+
+/// The names a Service answers to inside the mesh: "name", "name.ns", "name.ns.svc" and
+/// "name.ns.svc.cluster.local" (what Kubernetes DNS gives applications).
+std::vector<std::string> meshHostnames(const std::string& ns, const std::string& name);
 
 /// Which fields a Service reference admits.
 enum class RefForm {
@@ -107,6 +128,11 @@ void parseService(Scope& scope, ResourceMeta meta, const Value& spec, Resources&
 void parseListener(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseHttpRoute(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseGrpcRoute(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+void parseWorkload(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+
+/// Parses every document of a YAML stream into `out`, without resolving references (trellisd
+/// assembles per proxy; loadString parses then assembles).
+void parseDocuments(std::string_view yaml, Diagnostics& diagnostics, Resources& out);
 
 /// Resolves references and builds the snapshot. Returns null if any error was reported (now or
 /// before).

@@ -96,7 +96,7 @@ TEST(LoaderWarningsTest, ParentRefsThatDoNotAttach) {
   EXPECT_EQ(messages, (std::vector<std::string>{
                           "HTTPRoute is not attached to any Listener",
                           "parentRef gateway.networking.k8s.io/Gateway default/my-gateway ignored: "
-                          "trellis-proxy attaches HTTPRoutes to trellis.dev Listeners only",
+                          "trellis-proxy attaches HTTPRoutes to trellis.dev Listeners and to Services only",
                           "Listener default/nope not found; the route is not attached to it",
                           "route not attached to Listener default/web: its port is 80, not 8080",
                           "route not attached to Listener default/web: sectionName https does not "
