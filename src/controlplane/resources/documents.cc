@@ -1,5 +1,7 @@
 #include "controlplane/resources/documents.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <set>
 #include <tuple>
 
@@ -75,6 +77,19 @@ SplitResult splitDocuments(std::string_view yaml, std::string_view sourceName) {
         continue;
       }
       YAML::Node canonical = YAML::Clone(doc);
+      if (YAML::Node version = canonical["metadata"]["resourceVersion"]; version) {
+        std::string text = version.IsScalar() ? version.Scalar() : std::string();
+        char* end = nullptr;
+        errno = 0;
+        long long parsed = text.empty() ? -1 : std::strtoll(text.c_str(), &end, 10);
+        if (parsed < 0 || errno != 0 || *end != '\0') {
+          at.field = "metadata.resourceVersion";
+          diagnostics.error(at, "expected the decimal version a read returned");
+          continue;
+        }
+        out.resourceVersion = parsed;
+        canonical["metadata"].remove("resourceVersion");
+      }
       setBlockStyle(canonical);
       YAML::Emitter emitter;
       emitter << canonical;
@@ -86,6 +101,19 @@ SplitResult splitDocuments(std::string_view yaml, std::string_view sourceName) {
   result.errors = diagnostics.takeErrors();
   if (!result.errors.empty()) result.documents.clear();  // all or nothing, like the store
   return result;
+}
+
+std::string withResourceVersion(const std::string& text, int64_t version) {
+  try {
+    YAML::Node document = YAML::Load(text);
+    document["metadata"]["resourceVersion"] = std::to_string(version);
+    setBlockStyle(document);
+    YAML::Emitter emitter;
+    emitter << document;
+    return emitter.c_str();
+  } catch (const YAML::Exception&) {
+    return text;  // stored text is canonical YAML; this cannot happen short of disk corruption
+  }
 }
 
 }  // namespace trellis::controlplane

@@ -5,6 +5,8 @@
 // store. Only identity is checked here; the content is validated by the proxy's own loader
 // over the whole mesh.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,9 +18,16 @@ namespace trellis::controlplane {
 
 struct ResourceDocument {
   ResourceKey key;
-  std::string text;  // canonical YAML of the document
+  std::string text;  // canonical YAML of the document, without metadata.resourceVersion
   int line = 0;      // 1-based line of the document in its source, for messages
+  /// metadata.resourceVersion when the document carries one (as `get -o yaml` prints it): the
+  /// version the writer last saw, checked by the store (optimistic concurrency).
+  std::optional<int64_t> resourceVersion;
 };
+
+/// `text` (one canonical document) with metadata.resourceVersion set to `version`, as reads
+/// return it.
+std::string withResourceVersion(const std::string& text, int64_t version);
 
 struct SplitResult {
   std::vector<ResourceDocument> documents;

@@ -79,5 +79,28 @@ TEST(SplitDocuments, ANonMappingDocumentIsAnError) {
   EXPECT_NE(result.errors[0].toString().find("must be a mapping"), std::string::npos);
 }
 
+TEST(SplitDocuments, ResourceVersionIsTakenOutAndReturned) {
+  auto result = splitDocuments(
+      "kind: Service\nmetadata: {name: a, resourceVersion: \"42\"}\nspec: {}\n", "a.yaml");
+  ASSERT_TRUE(result.errors.empty());
+  ASSERT_EQ(result.documents.size(), 1u);
+  EXPECT_EQ(result.documents[0].resourceVersion, 42);
+  EXPECT_EQ(result.documents[0].text.find("resourceVersion"), std::string::npos);
+  // A read puts it back, and applying that text again carries the same expectation.
+  auto again = splitDocuments(withResourceVersion(result.documents[0].text, 42), "b.yaml");
+  ASSERT_EQ(again.documents.size(), 1u);
+  EXPECT_EQ(again.documents[0].resourceVersion, 42);
+  EXPECT_EQ(again.documents[0].text, result.documents[0].text);
+}
+
+TEST(SplitDocuments, BadResourceVersionNamesTheField) {
+  auto result = splitDocuments("kind: Service\nmetadata: {name: a, resourceVersion: x1}\n", "a.yaml");
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_NE(result.errors[0].toString().find(
+                "Service default/a: metadata.resourceVersion: expected the decimal version"),
+            std::string::npos)
+      << result.errors[0].toString();
+}
+
 }  // namespace
 }  // namespace trellis::controlplane

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
-#include "controlplane/translator/clusters.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
+#include "xds/codec/codec.h"
 
-namespace trellis::controlplane {
+namespace trellis::xds {
 namespace {
 
 using envoy::config::cluster::v3::Cluster;
@@ -22,8 +22,8 @@ config::Cluster grpcCluster() {
   return c;
 }
 
-TEST(ClusterTranslation, AnEdsClusterOverAdsWithItsPolicyAndTimeouts) {
-  Cluster out = toXdsCluster(grpcCluster());
+TEST(ClusterCodec, AnEdsClusterOverAdsWithItsPolicyAndTimeouts) {
+  Cluster out = encodeCluster(grpcCluster());
   EXPECT_EQ(out.name(), "shop/billing:50051");
   EXPECT_EQ(out.type(), Cluster::EDS);
   EXPECT_TRUE(out.eds_cluster_config().eds_config().has_ads());
@@ -34,8 +34,8 @@ TEST(ClusterTranslation, AnEdsClusterOverAdsWithItsPolicyAndTimeouts) {
   EXPECT_EQ(out.ring_hash_lb_config().minimum_ring_size().value(), 2048u);
 }
 
-TEST(ClusterTranslation, Http2PortsCarryHttp2ProtocolOptions) {
-  Cluster out = toXdsCluster(grpcCluster());
+TEST(ClusterCodec, Http2PortsCarryHttp2ProtocolOptions) {
+  Cluster out = encodeCluster(grpcCluster());
   HttpProtocolOptions http;
   ASSERT_TRUE(out.typed_extension_protocol_options()
                   .at("envoy.extensions.upstreams.http.v3.HttpProtocolOptions")
@@ -48,23 +48,26 @@ TEST(ClusterTranslation, Http2PortsCarryHttp2ProtocolOptions) {
 
   config::Cluster plain = grpcCluster();
   plain.protocol = config::UpstreamProtocol::Http1;
-  ASSERT_TRUE(toXdsCluster(plain)
+  ASSERT_TRUE(encodeCluster(plain)
                   .typed_extension_protocol_options()
                   .at("envoy.extensions.upstreams.http.v3.HttpProtocolOptions")
                   .UnpackTo(&http));
   EXPECT_TRUE(http.explicit_http_config().has_http_protocol_options());
 }
 
-TEST(ClusterTranslation, SettingsWithoutAnEnvoyFieldTravelAsTrellisMetadata) {
-  Cluster out = toXdsCluster(grpcCluster());
-  const auto& fields = out.metadata().filter_metadata().at(kTrellisMetadata).fields();
+TEST(ClusterCodec, SettingsWithoutAnEnvoyFieldTravelAsTrellisMetadata) {
+  Cluster out = encodeCluster(grpcCluster());
+  const auto& fields = out.metadata().filter_metadata().at(std::string(kTrellisMetadata)).fields();
   EXPECT_EQ(fields.at("maxIdlePerEndpoint").number_value(), 8);
 }
 
-TEST(ClusterTranslation, EndpointsWithWeightsAndWithoutTheNeverSelectedOnes) {
-  auto assignment = toLoadAssignment(grpcCluster());
+TEST(ClusterCodec, EndpointsWithWeightsAndWithoutTheNeverSelectedOnes) {
+  auto assignment = encodeLoadAssignment(grpcCluster());
   EXPECT_EQ(assignment.cluster_name(), "shop/billing:50051");
   ASSERT_EQ(assignment.endpoints_size(), 1);
+  // gRPC ignores a locality without a weight and rejects one without the locality field.
+  EXPECT_EQ(assignment.endpoints(0).load_balancing_weight().value(), 1u);
+  EXPECT_TRUE(assignment.endpoints(0).has_locality());
   const auto& lb = assignment.endpoints(0).lb_endpoints();
   ASSERT_EQ(lb.size(), 2);
   EXPECT_EQ(lb[0].endpoint().address().socket_address().address(), "10.0.0.1");
@@ -73,7 +76,7 @@ TEST(ClusterTranslation, EndpointsWithWeightsAndWithoutTheNeverSelectedOnes) {
   EXPECT_EQ(lb[1].endpoint().address().socket_address().address(), "::1");
 }
 
-TEST(ClusterTranslation, EveryPolicyMaps) {
+TEST(ClusterCodec, EveryPolicyMaps) {
   config::Cluster c = grpcCluster();
   const std::pair<config::LbPolicy, Cluster::LbPolicy> cases[] = {
       {config::LbPolicy::RoundRobin, Cluster::ROUND_ROBIN},
@@ -83,11 +86,11 @@ TEST(ClusterTranslation, EveryPolicyMaps) {
       {config::LbPolicy::Maglev, Cluster::MAGLEV}};
   for (auto [ours, theirs] : cases) {
     c.lbPolicy = ours;
-    EXPECT_EQ(toXdsCluster(c).lb_policy(), theirs);
+    EXPECT_EQ(encodeCluster(c).lb_policy(), theirs);
   }
   c.lbPolicy = config::LbPolicy::Maglev;
-  EXPECT_EQ(toXdsCluster(c).maglev_lb_config().table_size().value(), 65537u);
+  EXPECT_EQ(encodeCluster(c).maglev_lb_config().table_size().value(), 65537u);
 }
 
 }  // namespace
-}  // namespace trellis::controlplane
+}  // namespace trellis::xds

@@ -1,0 +1,33 @@
+#pragma once
+// trellisd's HTTP/JSON API (the CLI and the dashboard use it); see docs/api.md. Reads are open
+// to whoever reaches the listener (loopback by default); anything that changes state needs
+// `Authorization: Bearer <token>`.
+
+#include <string>
+
+#include "controlplane/trellisd/control_plane.h"
+#include "http/control_server.h"
+
+namespace trellis::controlplane {
+
+class Api {
+ public:
+  Api(ControlPlane& controlPlane, std::string token)
+      : controlPlane_(controlPlane), token_(std::move(token)) {}
+
+  http::ControlResponse handle(const http::ControlRequest& request);
+
+ private:
+  http::ControlResponse resources(const http::ControlRequest& request);
+  http::ControlResponse apply(const http::ControlRequest& request);
+  http::ControlResponse history(const ResourceKey& key);
+  http::ControlResponse proxies();
+  http::ControlResponse proxyConfig(const std::string& id);
+  http::ControlResponse metrics();
+  bool authorized(const http::ControlRequest& request) const;
+
+  ControlPlane& controlPlane_;
+  std::string token_;
+};
+
+}  // namespace trellis::controlplane

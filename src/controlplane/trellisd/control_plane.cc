@@ -1,0 +1,353 @@
+#include "controlplane/trellisd/control_plane.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <future>
+#include <set>
+
+#include "common/logging.h"
+#include "common/socket.h"
+#include "controlplane/mesh/proxy_model.h"
+#include "xds/codec/codec.h"
+
+namespace trellis::controlplane {
+namespace {
+
+template <typename Message>
+void addAll(const std::vector<Message>& messages, std::string_view typeUrl, NodeConfig& config,
+            const std::function<std::string(const Message&)>& nameOf) {
+  TypeResources& type = config.types[std::string(typeUrl)];
+  for (const Message& message : messages) {
+    google::protobuf::Any any;
+    any.PackFrom(message);
+    type.resources.emplace_back(nameOf(message), std::move(any));
+  }
+  std::sort(type.resources.begin(), type.resources.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  type.version = versionOf(type.resources);
+}
+
+std::shared_ptr<const NodeConfig> toNodeConfig(const xds::Resources& resources) {
+  auto config = std::make_shared<NodeConfig>();
+  using envoy::config::cluster::v3::Cluster;
+  using envoy::config::endpoint::v3::ClusterLoadAssignment;
+  using envoy::config::listener::v3::Listener;
+  using envoy::config::route::v3::RouteConfiguration;
+  addAll<Cluster>(resources.clusters, xds::kClusterType, *config,
+                  [](const Cluster& c) { return c.name(); });
+  addAll<ClusterLoadAssignment>(resources.endpoints, xds::kEndpointType, *config,
+                                [](const ClusterLoadAssignment& c) { return c.cluster_name(); });
+  addAll<Listener>(resources.listeners, xds::kListenerType, *config,
+                   [](const Listener& l) { return l.name(); });
+  addAll<RouteConfiguration>(resources.routes, xds::kRouteType, *config,
+                             [](const RouteConfiguration& r) { return r.name(); });
+  return config;
+}
+
+std::optional<Registration> registrationOf(const NodeInfo& node) {
+  if (!node.isTrellisProxy()) return std::nullopt;
+  auto inbound = SocketAddress::parseHostPort(node.inboundAddress);
+  if (!inbound) return std::nullopt;  // it serves nothing the mesh can reach
+  return Registration{node.id, node.ns, node.service, inbound->ip(), {inbound->port()},
+                      node.labels};
+}
+
+std::string keyText(const ResourceKey& key) {
+  return fmt::format("{} {}/{}", key.kind, key.ns, key.name);
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(EventLoop& loop, std::unique_ptr<Store> store, Options options)
+    : loop_(loop),
+      store_(std::move(store)),
+      options_(options),
+      registry_(options.grace),
+      ads_(*this),
+      debounce_([this] { rebuildAll(); }),
+      expiry_([this] {
+        if (registry_.expire(Clock::now()) > 0) scheduleRebuild();
+        armExpiry();
+      }) {}
+
+ControlPlane::~ControlPlane() { stop(); }
+
+std::string ControlPlane::start(const std::string& xdsAddress) {
+  std::string error;
+  if (!reloadMesh(error)) return error;
+  return ads_.start(xdsAddress);
+}
+
+void ControlPlane::stop() {
+  stopping_.store(true);
+  ads_.stop();
+  debounce_.cancel();
+  expiry_.cancel();
+}
+
+bool ControlPlane::reloadMesh(std::string& error) {
+  std::vector<std::string> errors;
+  auto mesh = parseMesh(store_->list(), store_->revision(), errors);
+  if (!mesh) {
+    error = "the stored mesh does not parse (was the store edited by hand?):\n";
+    for (const std::string& line : errors) error += "  " + line + "\n";
+    return false;
+  }
+  mesh_ = std::move(mesh);
+  return true;
+}
+
+WriteReport ControlPlane::commit(const std::vector<Change>& changes,
+                                 const ValidationResult& validation) {
+  WriteReport report;
+  report.warnings = validation.warnings;
+  ApplyResult result = store_->apply(changes);
+  report.revision = result.revision;
+  if (!result.ok) {
+    report.result = result.conflict ? WriteReport::Result::Conflict : WriteReport::Result::Invalid;
+    report.message = result.error;
+    if (!result.conflict) report.errors.push_back({"store", 0, 0, "", "", result.error});
+    return report;
+  }
+  bool changed = false;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    WriteReport::Item item{changes[i].key, "", 0};
+    switch (result.outcomes[i]) {
+      case ApplyResult::Outcome::Created:
+        item.outcome = "created";
+        changed = true;
+        break;
+      case ApplyResult::Outcome::Updated:
+        item.outcome = "configured";
+        changed = true;
+        break;
+      case ApplyResult::Outcome::Unchanged:
+        item.outcome = "unchanged";
+        break;
+      case ApplyResult::Outcome::Deleted:
+        item.outcome = "deleted";
+        changed = true;
+        break;
+      case ApplyResult::Outcome::NotFound:
+        item.outcome = "not found";
+        break;
+    }
+    if (auto stored = store_->get(changes[i].key)) item.resourceVersion = stored->resourceVersion;
+    report.items.push_back(std::move(item));
+  }
+  if (changed) {
+    std::string error;
+    if (!reloadMesh(error)) {
+      // Validated before storing, so this means a bug; keep serving the previous mesh.
+      log::error("after revision {}: {}", result.revision, error);
+    }
+    scheduleRebuild();
+  }
+  return report;
+}
+
+WriteReport ControlPlane::apply(const std::vector<SourceFile>& files, bool dryRun) {
+  std::vector<StoredResource> stored = store_->list();
+  ValidationResult validation = validateApply(stored, files);
+  if (!validation.ok()) {
+    WriteReport report;
+    report.result = WriteReport::Result::Invalid;
+    report.errors = std::move(validation.errors);
+    report.warnings = std::move(validation.warnings);
+    return report;
+  }
+  std::vector<Change> changes;
+  for (const ResourceDocument& document : validation.documents) {
+    changes.push_back(
+        Change{Change::Op::Put, document.key, document.text, document.resourceVersion});
+  }
+  if (!dryRun) return commit(changes, validation);
+
+  WriteReport report;
+  report.warnings = std::move(validation.warnings);
+  report.revision = store_->revision();
+  for (const Change& change : changes) {
+    auto current = store_->get(change.key);
+    if (change.expectedVersion && *change.expectedVersion != (current ? current->resourceVersion : 0)) {
+      report.result = WriteReport::Result::Conflict;
+      report.message = fmt::format("{} changed since version {} was read", keyText(change.key),
+                                   *change.expectedVersion);
+      return report;
+    }
+    std::string outcome = !current                           ? "created"
+                          : current->document == change.document ? "unchanged"
+                                                                 : "configured";
+    report.items.push_back({change.key, outcome + " (dry run)", current ? current->resourceVersion : 0});
+  }
+  return report;
+}
+
+WriteReport ControlPlane::remove(const ResourceKey& key, std::optional<int64_t> expectedVersion) {
+  if (!store_->get(key)) {
+    WriteReport report;
+    report.result = WriteReport::Result::NotFound;
+    report.message = keyText(key) + " not found";
+    return report;
+  }
+  ValidationResult validation = validateRemoval(store_->list(), key);
+  if (!validation.ok()) {
+    WriteReport report;
+    report.result = WriteReport::Result::Invalid;
+    report.errors = std::move(validation.errors);
+    return report;
+  }
+  return commit({Change{Change::Op::Delete, key, "", expectedVersion}}, validation);
+}
+
+WriteReport ControlPlane::rollback(const ResourceKey& key, std::optional<int64_t> to) {
+  WriteReport report;
+  std::vector<HistoryEntry> history = store_->history(key);
+  if (history.empty()) {
+    report.result = WriteReport::Result::NotFound;
+    report.message = keyText(key) + " has no history";
+    return report;
+  }
+  // The state to restore: the last change at or before `to`, or the one before the latest.
+  const HistoryEntry* target = nullptr;
+  if (to) {
+    for (const HistoryEntry& entry : history) {
+      if (entry.revision <= *to) target = &entry;
+    }
+    if (target == nullptr) {
+      report.result = WriteReport::Result::NotFound;
+      report.message = fmt::format("{} did not exist at revision {} (its first revision is {})",
+                                   keyText(key), *to, history.front().revision);
+      return report;
+    }
+  } else if (history.size() >= 2) {
+    target = &history[history.size() - 2];
+  }
+  auto current = store_->get(key);
+  std::optional<int64_t> expected = current ? current->resourceVersion : 0;
+  if (target == nullptr || target->deleted) {
+    // Before its first change (or at a deletion) the resource did not exist.
+    if (!current) {
+      report.result = WriteReport::Result::NotFound;
+      report.message = keyText(key) + " is already absent at that revision";
+      return report;
+    }
+    ValidationResult validation = validateRemoval(store_->list(), key);
+    if (!validation.ok()) {
+      report.result = WriteReport::Result::Invalid;
+      report.errors = std::move(validation.errors);
+      return report;
+    }
+    return commit({Change{Change::Op::Delete, key, "", expected}}, validation);
+  }
+  SourceFile file{fmt::format("{} at revision {}", keyText(key), target->revision),
+                  target->document};
+  ValidationResult validation = validateApply(store_->list(), {file});
+  if (!validation.ok()) {
+    report.result = WriteReport::Result::Invalid;
+    report.errors = std::move(validation.errors);
+    return report;
+  }
+  return commit({Change{Change::Op::Put, key, target->document, expected}}, validation);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes
+
+void ControlPlane::nodeConnected(const NodeInfo& node) {
+  loop_.post([this, node] {
+    NodeView& entry = nodes_[node.id];
+    entry.info = node;
+    entry.connected = true;
+    if (auto registration = registrationOf(node)) {
+      const uint64_t before = registry_.version();
+      registry_.connected(*registration);
+      if (registry_.version() != before) scheduleRebuild();  // others may call it
+    }
+    rebuild(entry);  // at once: a connecting proxy should not wait for the debounce
+  });
+}
+
+void ControlPlane::nodeDisconnected(const NodeInfo& node) {
+  loop_.post([this, node] {
+    auto it = nodes_.find(node.id);
+    if (it != nodes_.end()) it->second.connected = false;
+    if (node.isTrellisProxy()) {
+      registry_.disconnected(node.id, Clock::now());
+      armExpiry();
+    }
+  });
+}
+
+void ControlPlane::namesRequested(const NodeInfo& node, const std::string& typeUrl,
+                                  const std::vector<std::string>& names) {
+  if (typeUrl != xds::kListenerType || node.isTrellisProxy()) return;
+  // Built before returning: the server answers the subscription right after this hook, and a
+  // proxyless client takes a missing listener as "does not exist" and fails its calls.
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> built = done->get_future();
+  loop_.post([this, node, names, done] {
+    NodeView& entry = nodes_[node.id];
+    entry.info = node;
+    entry.listenerNames = names;
+    rebuild(entry);
+    done->set_value();
+  });
+  // Never wait on a loop that is stopping (stop() waits for this hook to return).
+  while (built.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (stopping_.load()) return;
+  }
+}
+
+void ControlPlane::armExpiry() {
+  auto next = registry_.nextExpiry();
+  if (!next) {
+    expiry_.cancel();
+    return;
+  }
+  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now());
+  expiry_.arm(loop_.timers(), static_cast<uint64_t>(std::max<int64_t>(wait.count(), 0)) + 1);
+}
+
+void ControlPlane::scheduleRebuild() {
+  if (!debounce_.armed()) debounce_.arm(loop_.timers(), options_.debounce.count());
+}
+
+void ControlPlane::rebuildAll() {
+  for (auto& [id, node] : nodes_) rebuild(node);
+}
+
+void ControlPlane::rebuild(NodeView& view) {
+  if (!mesh_) return;
+  ++rebuilds_;
+  view.notes.clear();
+  view.error.clear();
+  xds::Resources resources;
+  if (view.info.isTrellisProxy()) {
+    SidecarFacts facts{view.info.ns, view.info.service, view.info.inboundAddress,
+                       view.info.appAddress, view.info.outboundAddress};
+    ProxyModel model = buildSidecarModel(*mesh_, registry_, facts);
+    view.notes = std::move(model.notes);
+    if (!model.snapshot) {
+      view.error = model.error;
+      log::error("node {}: configuration not built: {}", view.info.id, model.error);
+      return;  // it keeps what it has
+    }
+    resources = xds::encode(*model.snapshot);
+  } else {
+    ProxylessModel model = buildProxylessModel(*mesh_, registry_, view.listenerNames);
+    if (!model.clusterSnapshot) {
+      view.error = model.error;
+      return;
+    }
+    resources = xds::encode(*model.clusterSnapshot);
+    for (const ApiTarget& target : model.targets) {
+      resources.listeners.push_back(xds::encodeApiListener(target.name, target.name));
+      resources.routes.push_back(xds::encodeRouteConfiguration(target.name, target.routes));
+    }
+  }
+  ads_.setNodeConfig(view.info.id, toNodeConfig(resources));
+  view.resources = std::move(resources);
+}
+
+}  // namespace trellis::controlplane

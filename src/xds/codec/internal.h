@@ -1,0 +1,49 @@
+#pragma once
+// The codec's per-resource halves, which codec.cc puts together (internal to the library).
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "config/model.h"
+#include "xds/codec/path_forms.h"
+#include "xds/codec/problems.h"
+#include "xds/codec/resources.h"
+
+namespace trellis::xds::detail {
+
+inline constexpr std::string_view kHttpConnectionManagerFilter =
+    "envoy.filters.network.http_connection_manager";
+inline constexpr std::string_view kTcpProxyFilter = "envoy.filters.network.tcp_proxy";
+inline constexpr std::string_view kRouterFilter = "envoy.filters.http.router";
+inline constexpr std::string_view kHttpInspectorFilter = "envoy.filters.listener.http_inspector";
+inline constexpr std::string_view kHttpInspectorType =
+    "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector";
+inline constexpr std::string_view kHttpProtocolOptionsKey =
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+using ClusterMap = std::map<std::string, config::Cluster>;
+
+// Encode.
+envoy::config::route::v3::RouteConfiguration encodeRouteTable(
+    const std::string& name, const config::RouteTableConfig& routes, RouteDialect dialect);
+envoy::config::listener::v3::Listener encodeListener(const config::Listener& listener);
+
+// Decode. Each returns false after recording the error in `problems`.
+
+/// Clusters (CDS) with their endpoints (EDS), by name.
+bool decodeClusters(const Resources& resources, Problems& problems, ClusterMap& out);
+/// `path` prefixes field names: empty for an RDS resource, the HttpConnectionManager's path for
+/// an inline route_config.
+bool decodeRouteConfiguration(const envoy::config::route::v3::RouteConfiguration& config,
+                              const ClusterMap& clusters, Problems& problems,
+                              const std::string& path, config::RouteTableConfig& out);
+/// `routeTables`: the decoded RouteConfigurations by name, for RDS references.
+bool decodeListener(const envoy::config::listener::v3::Listener& listener,
+                    const std::map<std::string, config::RouteTableConfig>& routeTables,
+                    const ClusterMap& clusters, Problems& problems, config::Listener& out);
+
+/// `name` when CDS has it, otherwise "" (an unresolved backend: 500, as the Gateway API asks).
+std::string resolveCluster(const std::string& name, const ClusterMap& clusters);
+
+}  // namespace trellis::xds::detail
