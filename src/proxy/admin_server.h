@@ -6,39 +6,34 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_map>
 
 #include "common/event_loop.h"
 #include "common/socket.h"
+#include "http/control_server.h"
 
 namespace trellis::proxy {
 
-struct AdminResponse {
-  int status = 200;
-  std::string contentType = "text/plain; charset=utf-8";
-  std::string body;
-};
+using AdminResponse = http::ControlResponse;
 
 class AdminServer {
  public:
-  /// `handler(method, path)` produces the response for each request.
+  /// `handler(method, path)` produces the response for each request (bodies are ignored).
   using Handler = std::function<AdminResponse(std::string_view method, std::string_view path)>;
 
-  AdminServer(EventLoop& loop, Handler handler);
-  ~AdminServer();
+  AdminServer(EventLoop& loop, Handler handler)
+      : server_(
+            loop,
+            [handler = std::move(handler)](const http::ControlRequest& request) {
+              return handler(request.method, request.path);
+            },
+            http::ControlServer::Options{}) {}
   /// Binds and listens; returns an error message on failure.
-  std::string listen(const SocketAddress& address);
-  uint16_t port() const { return port_; }
-  void close();
+  std::string listen(const SocketAddress& address) { return server_.listen(address); }
+  uint16_t port() const { return server_.port(); }
+  void close() { server_.close(); }
 
  private:
-  class Acceptor;
-  class Client;
-  EventLoop& loop_;
-  Handler handler_;
-  std::unique_ptr<Acceptor> acceptor_;
-  std::unordered_map<Client*, std::unique_ptr<Client>> clients_;
-  uint16_t port_ = 0;
+  http::ControlServer server_;
 };
 
 }  // namespace trellis::proxy

@@ -1,12 +1,70 @@
 // trellis-proxy: the Trellis data plane.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
 
 #include "common/logging.h"
-#include "config/loader.h"
+#include "common/socket.h"
+#include "xds/codec/codec.h"
 #include "proxy/proxy_server.h"
+#include "xds/client/ads_client.h"
+
+namespace {
+
+/// The command line's facts about the instance this proxy fronts (xDS mode).
+struct XdsFlags {
+  std::string service;
+  std::string ns = "default";
+  std::string instance;
+  std::string nodeId;
+  std::string inbound;
+  std::string app;
+  std::string outbound;
+  std::vector<std::string> labels;
+
+  bool anySet() const {
+    return !service.empty() || ns != "default" || !instance.empty() || !nodeId.empty() ||
+           !inbound.empty() || !app.empty() || !outbound.empty() || !labels.empty();
+  }
+};
+
+std::string defaultInstance() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+    return "proxy-" + std::to_string(::getpid());
+  return std::string(host) + "-" + std::to_string(::getpid());
+}
+
+/// Fills `node` from the flags; returns "" or the first error.
+std::string buildIdentity(const XdsFlags& flags, trellis::xds::client::NodeIdentity& node) {
+  if (flags.service.empty()) return "--xds needs --service NAME: the service this proxy fronts";
+  if (flags.ns.empty()) return "--namespace must not be empty";
+  for (const auto& [flag, value] :
+       {std::pair{"--inbound", &flags.inbound}, std::pair{"--app", &flags.app},
+        std::pair{"--outbound", &flags.outbound}}) {
+    if (!value->empty() && !trellis::SocketAddress::parseHostPort(*value)) {
+      return std::string(flag) + " '" + *value + "': expected IP:PORT";
+    }
+  }
+  node.service = flags.service;
+  node.ns = flags.ns;
+  node.instance = flags.instance.empty() ? defaultInstance() : flags.instance;
+  node.id = flags.nodeId.empty() ? node.instance + "." + node.ns : flags.nodeId;
+  node.inboundAddress = flags.inbound;
+  node.appAddress = flags.app;
+  node.outboundAddress = flags.outbound;
+  for (const std::string& label : flags.labels) {
+    auto eq = label.find('=');
+    if (eq == std::string::npos || eq == 0) return "--label '" + label + "': expected key=value";
+    node.labels[label.substr(0, eq)] = label.substr(eq + 1);
+  }
+  return {};
+}
+
+}  // namespace
 
 int main(int argc, char** argv) try {
   CLI::App app{"trellis-proxy: the Trellis sidecar and edge proxy"};
@@ -26,11 +84,23 @@ int main(int argc, char** argv) try {
   app.add_option("--drain-timeout-ms", options.drainTimeoutMs,
                  "On SIGTERM, how long in-flight requests may take to finish");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
+  XdsFlags xds;
+  app.add_option("--xds", options.xdsServer,
+                 "Take the configuration from the control plane (trellisd's ADS, HOST:PORT) "
+                 "instead of --config");
+  app.add_option("--service", xds.service, "xDS: the service this proxy fronts (required)");
+  app.add_option("--namespace", xds.ns, "xDS: the service's namespace (default: default)");
+  app.add_option("--instance", xds.instance, "xDS: this instance's name (default: hostname-pid)");
+  app.add_option("--node-id", xds.nodeId, "xDS: node id (default: <instance>.<namespace>)");
+  app.add_option("--inbound", xds.inbound, "xDS: IP:PORT where the mesh reaches this instance");
+  app.add_option("--app", xds.app, "xDS: IP:PORT of the application behind this proxy");
+  app.add_option("--outbound", xds.outbound, "xDS: IP:PORT where the application calls the mesh");
+  app.add_option("--label", xds.labels, "xDS: instance label key=value (repeatable)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(logLevel));
 
   if (!validatePath.empty()) {
-    auto result = trellis::config::loadFile(validatePath);
+    auto result = trellis::xds::loadFileViaXds(validatePath);
     for (const auto& warning : result.warnings)
       std::cerr << "warning: " << warning.toString() << "\n";
     for (const auto& error : result.errors) std::cerr << error.toString() << "\n";
@@ -39,9 +109,32 @@ int main(int argc, char** argv) try {
               << result.snapshot->clusters.size() << " clusters)\n";
     return 0;
   }
-  if (options.configPath.empty()) {
-    std::cerr << "trellis-proxy: --config FILE is required (or --validate FILE)\n";
+  if (!options.configPath.empty() && !options.xdsServer.empty()) {
+    std::cerr << "trellis-proxy: --config and --xds are mutually exclusive: the configuration "
+                 "comes either from a file or from the control plane\n";
     return 2;
+  }
+  if (options.configPath.empty() && options.xdsServer.empty()) {
+    std::cerr
+        << "trellis-proxy: --config FILE or --xds HOST:PORT is required (or --validate FILE)\n";
+    return 2;
+  }
+  if (options.xdsServer.empty()) {
+    if (xds.anySet()) {
+      std::cerr << "trellis-proxy: --service, --namespace, --instance, --node-id, --inbound, "
+                   "--app, --outbound and --label only apply with --xds\n";
+      return 2;
+    }
+  } else {
+    std::string error;
+    if (!trellis::xds::client::parseServerAddress(options.xdsServer, error)) {
+      std::cerr << "trellis-proxy: --xds " << error << "\n";
+      return 2;
+    }
+    if (error = buildIdentity(xds, options.node); !error.empty()) {
+      std::cerr << "trellis-proxy: " << error << "\n";
+      return 2;
+    }
   }
   // A proxy holds two descriptors per proxied connection: use all the process may have.
   rlimit files;

@@ -4,6 +4,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,8 @@
 #include "common/logging.h"
 #include "config/dump.h"
 #include "config/loader.h"
+#include "xds/client/ads_client.h"
+#include "xds/codec/codec.h"
 
 namespace trellis::proxy {
 
@@ -35,6 +38,10 @@ class ProxyServer::Signals final : public EventHandler {
     signalfd_siginfo info;
     while (::read(fd_, &info, sizeof info) == sizeof info) {
       if (info.ssi_signo == SIGHUP) {
+        if (server_.xdsMode()) {
+          log::info("SIGHUP ignored: the configuration comes from {}", server_.options_.xdsServer);
+          continue;
+        }
         log::info("SIGHUP: reloading {}", server_.options_.configPath);
         server_.reload();
       } else {
@@ -71,16 +78,23 @@ int ProxyServer::run() {
   ::signal(SIGPIPE, SIG_IGN);
   signals_ = std::make_unique<Signals>(*this);
 
-  auto loaded = config::loadFile(options_.configPath);
-  for (const auto& warning : loaded.warnings) log::warn("{}", warning.toString());
-  if (!loaded.ok()) {
-    for (const auto& error : loaded.errors) log::error("{}", error.toString());
-    return 1;
+  if (xdsMode()) {
+    // No listeners until the control plane's first configuration is applied (/ready says 503).
+    auto empty = std::make_shared<config::Snapshot>();
+    empty->source = "xds " + options_.xdsServer;
+    active_ = std::make_shared<const ActiveConfig>(std::move(empty));
+  } else {
+    auto loaded = xds::loadFileViaXds(options_.configPath);
+    for (const auto& warning : loaded.warnings) log::warn("{}", warning.toString());
+    if (!loaded.ok()) {
+      for (const auto& error : loaded.errors) log::error("{}", error.toString());
+      return 1;
+    }
+    auto snapshot = std::make_shared<config::Snapshot>(*loaded.snapshot);
+    snapshot->version = 1;
+    active_ = std::make_shared<const ActiveConfig>(std::move(snapshot));
+    process_.configVersion = 1;
   }
-  auto snapshot = std::make_shared<config::Snapshot>(*loaded.snapshot);
-  snapshot->version = 1;
-  active_ = std::make_shared<const ActiveConfig>(std::move(snapshot));
-  process_.configVersion = 1;
 
   unsigned n = options_.concurrency != 0 ? options_.concurrency
                                          : std::max(1u, std::thread::hardware_concurrency());
@@ -126,8 +140,24 @@ int ProxyServer::run() {
     std::ofstream(tmp) << admin_.port() << "\n";
     ::rename(tmp.c_str(), options_.adminPortFile.c_str());
   }
-  log::info("trellis-proxy ready: {} workers, {} listeners, admin on {}:{}", n,
-            active_->snapshot->listeners.size(), adminAddress->ip(), admin_.port());
+  if (xdsMode()) {
+    xds::client::AdsClientOptions xdsOptions;
+    xdsOptions.server = options_.xdsServer;
+    xdsOptions.node = options_.node;
+    xds_ = std::make_unique<xds::client::AdsClient>(
+        loop_, std::move(xdsOptions),
+        [this](const xds::Resources& resources) { return applyXds(resources); });
+    if (std::string error = xds_->start(); !error.empty()) {
+      log::error("{}", error);
+      for (auto& worker : workers_) worker->stop();
+      return 1;
+    }
+    log::info("trellis-proxy started: {} workers, admin on {}:{}, configuration from xDS {} as {}",
+              n, adminAddress->ip(), admin_.port(), options_.xdsServer, options_.node.id);
+  } else {
+    log::info("trellis-proxy ready: {} workers, {} listeners, admin on {}:{}", n,
+              active_->snapshot->listeners.size(), adminAddress->ip(), admin_.port());
+  }
   loop_.run();
   for (auto& worker : workers_) worker->join();
   log::info("trellis-proxy stopped");
@@ -135,7 +165,7 @@ int ProxyServer::run() {
 }
 
 std::string ProxyServer::reload() {
-  auto loaded = config::loadFile(options_.configPath);
+  auto loaded = xds::loadFileViaXds(options_.configPath);
   if (!loaded.ok()) {
     std::string errors;
     for (const auto& error : loaded.errors) errors += error.toString() + "\n";
@@ -145,19 +175,39 @@ std::string ProxyServer::reload() {
     return errors;
   }
   for (const auto& warning : loaded.warnings) log::warn("{}", warning.toString());
-  auto snapshot = std::make_shared<config::Snapshot>(*loaded.snapshot);
+  activate(std::make_shared<config::Snapshot>(*loaded.snapshot));
+  return {};
+}
+
+std::string ProxyServer::applyXds(const xds::Resources& resources) {
+  xds::DecodeResult decoded = xds::decode(resources);
+  if (decoded.snapshot == nullptr) {
+    process_.reloadsFailed++;
+    process_.lastReloadOk = false;
+    return decoded.error.empty() ? "the configuration could not be decoded" : decoded.error;
+  }
+  decoded.snapshot->source = "xds " + options_.xdsServer;
+  activate(std::move(decoded.snapshot));
+  xdsApplied_ = true;
+  return {};
+}
+
+void ProxyServer::activate(std::shared_ptr<config::Snapshot> snapshot) {
+  // The same atomic swap for a file reload and an xDS update: requests in flight finish on the
+  // snapshot they started with, connections are kept.
   snapshot->version = ++process_.configVersion;
   active_ = std::make_shared<const ActiveConfig>(std::move(snapshot));
   for (auto& worker : workers_) worker->applyConfig(active_);
   process_.reloadsSucceeded++;
   process_.lastReloadOk = true;
-  log::info("configuration version {} applied", process_.configVersion);
-  return {};
+  log::info("configuration version {} applied ({} listeners, {} clusters)", process_.configVersion,
+            active_->snapshot->listeners.size(), active_->snapshot->clusters.size());
 }
 
 void ProxyServer::shutdown() {
   if (draining_) return;
   draining_ = true;
+  if (xds_ != nullptr) xds_->stop();  // trellisd sees the stream end: the instance leaves
   admin_.close();
   for (auto& worker : workers_) worker->drain(options_.drainTimeoutMs);
   loop_.stop();
@@ -168,7 +218,7 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
   if (path == "/healthz") {
     response.body = "ok\n";
   } else if (path == "/ready") {
-    bool ready = !draining_ && active_ != nullptr;
+    bool ready = !draining_ && active_ != nullptr && (!xdsMode() || xdsApplied_);
     response.status = ready ? 200 : 503;
     response.body = ready ? "ready\n" : "not ready\n";
   } else if (path == "/stats/prometheus" || path == "/metrics") {
@@ -179,7 +229,7 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
   } else if (path == "/config_dump") {
     nlohmann::json dump = config::toJson(*active_->snapshot);
     dump["version"] = process_.configVersion;
-    dump["source"] = options_.configPath;
+    dump["source"] = xdsMode() ? "xds " + options_.xdsServer : options_.configPath;
     response.contentType = "application/json";
     response.body = dump.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   } else if (path == "/clusters") {
@@ -211,8 +261,14 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
     }
     response.contentType = "application/json";
     response.body = nlohmann::json{{"clusters", clusters}}.dump(2) + "\n";
+  } else if (path == "/xds") {
+    response = xdsStatus();
   } else if (path == "/reload") {
-    if (method != "POST") {
+    if (xdsMode()) {
+      response.status = 409;
+      response.body = "the configuration comes from the control plane (--xds " +
+                      options_.xdsServer + "); there is no file to reload\n";
+    } else if (method != "POST") {
       response.status = 405;
       response.body = "use POST\n";
     } else {
@@ -225,8 +281,75 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
   } else {
     response.status = 404;
     response.body =
-        "endpoints: /ready /healthz /stats/prometheus /config_dump /clusters POST /reload\n";
+        "endpoints: /ready /healthz /stats/prometheus /config_dump /clusters /xds POST /reload\n";
   }
+  return response;
+}
+
+// xDS admin section ------------------------------------------------------------------------
+
+namespace {
+
+std::string isoTime(std::chrono::system_clock::time_point at) {
+  std::time_t seconds = std::chrono::system_clock::to_time_t(at);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+}  // namespace
+
+AdminResponse ProxyServer::xdsStatus() const {
+  AdminResponse response;
+  if (xds_ == nullptr) {
+    response.status = 404;
+    response.body = "not in xDS mode: the configuration comes from " + options_.configPath + "\n";
+    return response;
+  }
+  xds::client::AdsStatus status = xds_->status();
+  nlohmann::json types = nlohmann::json::object();
+  for (const auto& type : status.types) {
+    nlohmann::json entry = {{"acked_version", type.ackedVersion},
+                            {"resources", type.resources},
+                            {"responses", type.responses},
+                            {"acks", type.acks},
+                            {"nacks", type.nacks},
+                            {"last_nack", nullptr}};
+    if (!type.lastNack.empty()) {
+      entry["last_nack"] = {{"version", type.lastNackVersion}, {"message", type.lastNack}};
+    }
+    if (auto kind = xds::client::typeFromUrl(type.typeUrl); kind && xds::client::isNamed(*kind)) {
+      entry["subscribed"] = type.subscribed;
+    }
+    types[std::string(type.typeUrl)] = std::move(entry);
+  }
+  nlohmann::json body = {
+      {"server", status.server},
+      {"node",
+       {{"id", options_.node.id},
+        {"service", options_.node.service},
+        {"namespace", options_.node.ns},
+        {"instance", options_.node.instance}}},
+      {"connected", status.connected},
+      {"since", isoTime(status.since)},
+      {"last_disconnect", status.lastDisconnect},
+      {"applied", status.applied},
+      {"config_version", process_.configVersion},
+      {"warming", status.warming},
+      {"last_apply_error", status.lastApplyError},
+      {"counters",
+       {{"responses", status.responses},
+        {"acks", status.acks},
+        {"nacks", status.nacks},
+        {"reconnects", status.reconnects},
+        {"applies", status.applies},
+        {"ignored_responses", status.ignoredResponses}}},
+      {"types", types},
+  };
+  response.contentType = "application/json";
+  response.body = body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return response;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// trellis-proxy's process: loads the configuration, runs the workers, the admin listener and
-// the signal handling on the main thread, reloads atomically and drains on shutdown.
+// trellis-proxy's process: loads the configuration (a file, or the control plane over xDS),
+// runs the workers, the admin listener, the xDS client and the signal handling on the main
+// thread, swaps configurations atomically and drains on shutdown.
 
 #include <atomic>
 #include <memory>
@@ -12,11 +13,22 @@
 #include "proxy/admin_server.h"
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
+#include "xds/client/node.h"
+#include "xds/codec/resources.h"
+
+namespace trellis::xds::client {
+class AdsClient;
+}
 
 namespace trellis::proxy {
 
 struct ProxyOptions {
-  std::string configPath;
+  std::string configPath;  // static mode
+  /// xDS mode (exclusive with configPath): trellisd's ADS address, HOST:PORT, and the identity
+  /// this proxy announces. The proxy starts without listeners and is ready once the first
+  /// configuration from the control plane is applied.
+  std::string xdsServer;
+  xds::client::NodeIdentity node;
   unsigned concurrency = 0;  // 0 = number of cores
   std::string adminAddress = "127.0.0.1:9901";
   std::string adminPortFile;  // written with the bound admin port once ready
@@ -34,6 +46,12 @@ class ProxyServer {
   class Signals;
   /// Loads the file and swaps it in; returns an empty string or the errors.
   std::string reload();
+  /// Decodes a complete xDS resource set and swaps it in; returns "" or the NACK message.
+  std::string applyXds(const xds::Resources& resources);
+  /// Makes `snapshot` the next configuration version on every worker.
+  void activate(std::shared_ptr<config::Snapshot> snapshot);
+  AdminResponse xdsStatus() const;
+  bool xdsMode() const { return !options_.xdsServer.empty(); }
   AdminResponse handleAdmin(std::string_view method, std::string_view path);
   void shutdown();
 
@@ -47,6 +65,9 @@ class ProxyServer {
   ProcessStats process_;
   std::atomic<int> workersListening_{0};
   bool draining_ = false;
+  bool xdsApplied_ = false;  // a configuration from the control plane is in service
+  // Last: destroyed first, while everything its ApplyFn touches still exists.
+  std::unique_ptr<xds::client::AdsClient> xds_;
 };
 
 }  // namespace trellis::proxy
