@@ -3,7 +3,7 @@
 #   make test-sanitize   the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz            build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make bench           the side-by-side proxy benchmark (bench/run.py)
-#   make demo            a small mesh on this machine
+#   make demo            the shop: trellisd, seven sidecars, a canary and a rollback (Ctrl-C stops)
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
@@ -46,7 +46,7 @@ bench: build
 	@/usr/bin/python3 bench/run.py --build-dir $(BUILD_DIR)
 
 demo: build
-	@bash scripts/demo.sh $(BUILD_DIR)
+	@/usr/bin/python3 scripts/demo_mesh.py --build-dir $(BUILD_DIR)
 
 format:
 	@find src tests bench -name '*.h' -o -name '*.cc' | xargs clang-format -i

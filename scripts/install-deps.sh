@@ -9,6 +9,8 @@ PACKAGES=(
   # libraries
   libre2-dev libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev
   libxxhash-dev libssl-dev libnghttp2-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # trellisctl's HTTP client
+  libcurl4-openssl-dev
   # xDS: protobuf and gRPC C++ (trellisd), protoc and its gRPC plugin
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   # trellisd's embedded store

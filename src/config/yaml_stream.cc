@@ -80,4 +80,42 @@ std::optional<std::vector<YAML::Node>> parseYamlStream(std::string_view yaml,
   }
 }
 
+namespace {
+
+void emitNode(YAML::Emitter& out, const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      out << YAML::BeginMap;
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        out << YAML::Key;
+        emitNode(out, it->first);
+        out << YAML::Value;
+        emitNode(out, it->second);
+      }
+      out << YAML::EndMap;
+      break;
+    case YAML::NodeType::Sequence:
+      out << YAML::BeginSeq;
+      for (auto it = node.begin(); it != node.end(); ++it) emitNode(out, *it);
+      out << YAML::EndSeq;
+      break;
+    case YAML::NodeType::Scalar:
+      if (node.Tag() == "!") out << YAML::DoubleQuoted;  // quoted in the source
+      out << node.Scalar();
+      break;
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      out << YAML::Null;
+      break;
+  }
+}
+
+}  // namespace
+
+std::string emitYamlDocument(const YAML::Node& node) {
+  YAML::Emitter out;
+  emitNode(out, node);
+  return out.c_str();
+}
+
 }  // namespace trellis::config

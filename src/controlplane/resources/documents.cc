@@ -17,18 +17,6 @@ std::string scalarAt(const YAML::Node& node, const char* key) {
   return value && value.IsScalar() ? value.Scalar() : std::string();
 }
 
-/// Block style everywhere, so that `{a: 1}` and `a: 1` emit the same text.
-void setBlockStyle(YAML::Node node) {
-  if (node.IsMap() || node.IsSequence()) {
-    node.SetStyle(YAML::EmitterStyle::Block);
-    if (node.IsMap()) {
-      for (auto it = node.begin(); it != node.end(); ++it) setBlockStyle(it->second);
-    } else {
-      for (auto it = node.begin(); it != node.end(); ++it) setBlockStyle(*it);
-    }
-  }
-}
-
 }  // namespace
 
 SplitResult splitDocuments(std::string_view yaml, std::string_view sourceName) {
@@ -90,10 +78,7 @@ SplitResult splitDocuments(std::string_view yaml, std::string_view sourceName) {
         out.resourceVersion = parsed;
         canonical["metadata"].remove("resourceVersion");
       }
-      setBlockStyle(canonical);
-      YAML::Emitter emitter;
-      emitter << canonical;
-      out.text = emitter.c_str();
+      out.text = config::emitYamlDocument(canonical);
       out.line = doc.Mark().line + 1;
       result.documents.push_back(std::move(out));
     }
@@ -106,11 +91,10 @@ SplitResult splitDocuments(std::string_view yaml, std::string_view sourceName) {
 std::string withResourceVersion(const std::string& text, int64_t version) {
   try {
     YAML::Node document = YAML::Load(text);
-    document["metadata"]["resourceVersion"] = std::to_string(version);
-    setBlockStyle(document);
-    YAML::Emitter emitter;
-    emitter << document;
-    return emitter.c_str();
+    YAML::Node quoted(std::to_string(version));
+    quoted.SetTag("!");  // a string, as Kubernetes spells resourceVersion
+    document["metadata"]["resourceVersion"] = quoted;
+    return config::emitYamlDocument(document);
   } catch (const YAML::Exception&) {
     return text;  // stored text is canonical YAML; this cannot happen short of disk corruption
   }

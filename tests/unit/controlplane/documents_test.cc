@@ -102,5 +102,17 @@ TEST(SplitDocuments, BadResourceVersionNamesTheField) {
       << result.errors[0].toString();
 }
 
+TEST(SplitDocuments, QuotedScalarsStayStrings) {
+  auto result = splitDocuments(
+      "kind: Service\nmetadata: {name: a}\nspec: {a: \"123\", b: \"true\", c: \"null\", d: 7}\n",
+      "a.yaml");
+  ASSERT_EQ(result.documents.size(), 1u);
+  const std::string& text = result.documents[0].text;
+  EXPECT_NE(text.find("a: \"123\""), std::string::npos) << text;
+  EXPECT_NE(text.find("b: \"true\""), std::string::npos) << text;
+  EXPECT_NE(text.find("c: \"null\""), std::string::npos) << text;
+  EXPECT_NE(text.find("d: 7"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace trellis::controlplane
