@@ -241,6 +241,16 @@ std::optional<std::pair<std::string, std::string>> targetService(std::string_vie
   return std::make_pair(ns, service);
 }
 
+// A target's ":port", when given, must be one of the Service's ports.
+bool portMatches(const ServiceDef& service, std::string_view name) {
+  size_t colon = name.rfind(':');
+  if (colon == std::string_view::npos) return true;
+  std::string_view digits = name.substr(colon + 1);
+  return std::any_of(service.ports.begin(), service.ports.end(), [&](const ServiceDef::Port& p) {
+    return std::to_string(p.port) == digits;
+  });
+}
+
 }  // namespace
 
 ProxylessModel buildProxylessModel(const MeshState& mesh, const Registry& registry,
@@ -252,7 +262,9 @@ ProxylessModel buildProxylessModel(const MeshState& mesh, const Registry& regist
   std::vector<std::pair<std::string, std::string>> resolved;  // (name, "ns/service")
   for (const std::string& name : names) {
     auto target = targetService(name);
-    if (!target || findService(resources, target->first, target->second) == nullptr) continue;
+    const ServiceDef* service =
+        target ? findService(resources, target->first, target->second) : nullptr;
+    if (service == nullptr || !portMatches(*service, name)) continue;
     if (std::find(upstreams.begin(), upstreams.end(), *target) == upstreams.end()) {
       upstreams.push_back(*target);
     }

@@ -127,7 +127,8 @@ TEST(MeshModelTest, ProxylessTargetsResolveToTheirServiceRoutes) {
   auto mesh = parse(shop());
   Registry registry(std::chrono::seconds(30));
   ProxylessModel model = buildProxylessModel(
-      *mesh, registry, {"billing.shop:80", "inventory.shop.svc.cluster.local", "nope", "x.y.z"});
+      *mesh, registry,
+      {"billing.shop:80", "inventory.shop.svc.cluster.local", "nope", "x.y.z", "billing.shop:81"});
   ASSERT_NE(model.clusterSnapshot, nullptr) << model.error;
   ASSERT_EQ(model.targets.size(), 2u);
   EXPECT_EQ(model.targets[0].name, "billing.shop:80");
