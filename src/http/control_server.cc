@@ -45,10 +45,11 @@ class ControlServer::Client final : public ConnectionOwner {
       } else if (head.framing == http::BodyFraming::Chunked && server_.options_.maxBodyBytes) {
         response.status = 411;  // clients of control endpoints send Content-Length
         response.body = "send the body with content-length\n";
-      } else if (server_.options_.maxBodyBytes && head.contentLength > server_.options_.maxBodyBytes) {
+      } else if (server_.options_.maxBodyBytes &&
+                 head.contentLength > server_.options_.maxBodyBytes) {
         response.status = 413;
-        response.body = "body larger than " + std::to_string(server_.options_.maxBodyBytes) +
-                        " bytes\n";
+        response.body =
+            "body larger than " + std::to_string(server_.options_.maxBodyBytes) + " bytes\n";
       } else {
         size_t bodyBytes = server_.options_.maxBodyBytes ? head.contentLength : 0;
         if (buffered.size() < head.headBytes + bodyBytes) continue;  // the rest is on its way

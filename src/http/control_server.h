@@ -18,8 +18,8 @@ namespace trellis::http {
 
 struct ControlRequest {
   std::string_view method;
-  std::string_view path;   // without the query
-  std::string_view query;  // after '?', without it
+  std::string_view path;           // without the query
+  std::string_view query;          // after '?', without it
   std::string_view authorization;  // the Authorization header, if any
   std::string_view body;
 };
@@ -35,7 +35,7 @@ class ControlServer {
   using Handler = std::function<ControlResponse(const ControlRequest&)>;
 
   struct Options {
-    size_t maxBodyBytes = 0;        // 413 beyond; 0 = bodies are not read (ignored)
+    size_t maxBodyBytes = 0;  // 413 beyond; 0 = bodies are not read (ignored)
     uint64_t requestTimeoutMs = 10000;
   };
 

@@ -28,9 +28,9 @@ std::shared_ptr<const MeshState> parseMesh(const std::vector<StoredResource>& st
                                            int64_t revision, std::vector<std::string>& errors) {
   MeshStream stream;
   for (const StoredResource& resource : stored) {
-    stream.append(fmt::format("stored {} {}/{}", resource.key.kind, resource.key.ns,
-                              resource.key.name),
-                  resource.document);
+    stream.append(
+        fmt::format("stored {} {}/{}", resource.key.kind, resource.key.ns, resource.key.name),
+        resource.document);
   }
   auto state = std::make_shared<MeshState>();
   state->revision = revision;

@@ -189,27 +189,28 @@ ProxyModel buildSidecarModel(const MeshState& mesh, const Registry& registry,
       model.notes.push_back("no inbound listener: the proxy announced no --inbound/--app");
     }
   } else {
-    model.notes.push_back(fmt::format("no inbound listener: Service {}/{} not found", facts.ns,
-                                      facts.service));
+    model.notes.push_back(
+        fmt::format("no inbound listener: Service {}/{} not found", facts.ns, facts.service));
   }
 
   std::vector<std::pair<std::string, std::string>> upstreams;
-  auto workload = std::find_if(
-      mesh.resources.workloads.begin(), mesh.resources.workloads.end(),
-      [&](const config::WorkloadDef& w) { return w.meta.ns == facts.ns && w.service == facts.service; });
+  auto workload = std::find_if(mesh.resources.workloads.begin(), mesh.resources.workloads.end(),
+                               [&](const config::WorkloadDef& w) {
+                                 return w.meta.ns == facts.ns && w.service == facts.service;
+                               });
   if (workload == mesh.resources.workloads.end()) {
-    model.notes.push_back(fmt::format("no outbound routes: no Workload for Service {}/{}",
-                                      facts.ns, facts.service));
+    model.notes.push_back(
+        fmt::format("no outbound routes: no Workload for Service {}/{}", facts.ns, facts.service));
   } else {
-    for (const auto& upstream : workload->upstreams) upstreams.emplace_back(upstream.ns, upstream.name);
+    for (const auto& upstream : workload->upstreams)
+      upstreams.emplace_back(upstream.ns, upstream.name);
   }
   if (!facts.outboundAddress.empty()) {
     if (auto outbound = SocketAddress::parseHostPort(facts.outboundAddress)) {
       addOutbound(upstreams, *outbound, resources);
     } else {
-      model.notes.push_back(
-          fmt::format("no outbound listener: OUTBOUND_ADDRESS \"{}\" is not ip:port",
-                      facts.outboundAddress));
+      model.notes.push_back(fmt::format(
+          "no outbound listener: OUTBOUND_ADDRESS \"{}\" is not ip:port", facts.outboundAddress));
     }
   }
   model.snapshot = assemble(resources, model.error);
@@ -246,9 +247,8 @@ bool portMatches(const ServiceDef& service, std::string_view name) {
   size_t colon = name.rfind(':');
   if (colon == std::string_view::npos) return true;
   std::string_view digits = name.substr(colon + 1);
-  return std::any_of(service.ports.begin(), service.ports.end(), [&](const ServiceDef::Port& p) {
-    return std::to_string(p.port) == digits;
-  });
+  return std::any_of(service.ports.begin(), service.ports.end(),
+                     [&](const ServiceDef::Port& p) { return std::to_string(p.port) == digits; });
 }
 
 }  // namespace

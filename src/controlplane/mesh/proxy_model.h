@@ -45,7 +45,7 @@ struct ApiTarget {
 };
 
 struct ProxylessModel {
-  std::vector<ApiTarget> targets;                    // the names that resolve to a Service
+  std::vector<ApiTarget> targets;                     // the names that resolve to a Service
   std::shared_ptr<config::Snapshot> clusterSnapshot;  // clusters only (no listeners)
   std::string error;
 };

@@ -30,6 +30,12 @@ void Registry::disconnected(const std::string& proxyId, Clock::time_point now) {
   it->second.expiresAt = now + grace_;
 }
 
+void Registry::restore(const Registration& registration, Clock::time_point now) {
+  auto [it, inserted] =
+      instances_.try_emplace(registration.proxyId, Instance{registration, now + grace_});
+  if (inserted) ++version_;
+}
+
 size_t Registry::expire(Clock::time_point now) {
   size_t removed = 0;
   for (auto it = instances_.begin(); it != instances_.end();) {

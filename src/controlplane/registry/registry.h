@@ -43,6 +43,10 @@ class Registry {
   void connected(const Registration& registration);
   /// Its stream ended: the endpoint stays until `now + grace` unless it reconnects.
   void disconnected(const std::string& proxyId, Clock::time_point now);
+  /// An instance known before trellisd restarted: an endpoint again, in its grace period from
+  /// `now`, so that proxies reconnecting before it do not see its service emptied.
+  void restore(const Registration& registration, Clock::time_point now);
+  bool contains(const std::string& proxyId) const { return instances_.count(proxyId) > 0; }
   /// Removes endpoints whose grace ran out; returns how many left.
   size_t expire(Clock::time_point now);
   /// When the next grace period ends, if any is running (for the caller's timer).

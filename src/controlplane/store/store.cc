@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS history (
   kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
   deleted INTEGER NOT NULL, document TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS history_by_key ON history (kind, namespace, name, revision);
+CREATE TABLE IF NOT EXISTS instances (proxy_id TEXT PRIMARY KEY, registration TEXT NOT NULL);
 )sql";
 
 /// A prepared statement, finalized on scope exit.
@@ -231,6 +232,25 @@ std::vector<HistoryEntry> Store::history(const ResourceKey& key) {
   s.bindKey(key);
   std::vector<HistoryEntry> out;
   while (s.step() == SQLITE_ROW) out.push_back({s.integer(0), key, s.integer(1) != 0, s.text(2)});
+  return out;
+}
+
+bool Store::putInstance(const std::string& proxyId, const std::string& registration) {
+  Statement s(db_, "INSERT OR REPLACE INTO instances VALUES (?1, ?2)");
+  s.bind(1, proxyId).bind(2, registration);
+  return s.step() == SQLITE_DONE;
+}
+
+bool Store::removeInstance(const std::string& proxyId) {
+  Statement s(db_, "DELETE FROM instances WHERE proxy_id = ?1");
+  s.bind(1, proxyId);
+  return s.step() == SQLITE_DONE;
+}
+
+std::vector<std::pair<std::string, std::string>> Store::instances() {
+  Statement s(db_, "SELECT proxy_id, registration FROM instances ORDER BY proxy_id");
+  std::vector<std::pair<std::string, std::string>> out;
+  while (s.step() == SQLITE_ROW) out.emplace_back(s.text(0), s.text(1));
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 struct sqlite3;
@@ -73,6 +74,13 @@ class Store {
   /// Changes of one resource, oldest first.
   std::vector<HistoryEntry> history(const ResourceKey& key);
   int64_t revision();
+
+  /// The registry's instances, kept so that a restarted trellisd still knows where every
+  /// instance is until its proxy is back (opaque text per proxy id, written by the control
+  /// plane). Outside the resources' revisions and history. Return false on a write error.
+  bool putInstance(const std::string& proxyId, const std::string& registration);
+  bool removeInstance(const std::string& proxyId);
+  std::vector<std::pair<std::string, std::string>> instances();
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

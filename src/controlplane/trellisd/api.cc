@@ -101,8 +101,8 @@ http::ControlResponse reportResponse(const WriteReport& report) {
                        {"outcome", i.outcome},
                        {"resourceVersion", i.resourceVersion}});
   }
-  return jsonResponse(200,
-                      {{"revision", report.revision}, {"results", results}, {"warnings", warnings}});
+  return jsonResponse(
+      200, {{"revision", report.revision}, {"results", results}, {"warnings", warnings}});
 }
 
 template <typename Message>
@@ -147,8 +147,9 @@ http::ControlResponse Api::handle(const http::ControlRequest& request) {
     return error(404, fmt::format("no such endpoint: {} {}", request.method, request.path));
   }
   if (!read && !authorized(request)) {
-    return error(401, "this request changes the mesh: send Authorization: Bearer <token> (trellisd "
-                      "wrote the token to <data-dir>/api-token)");
+    return error(401,
+                 "this request changes the mesh: send Authorization: Bearer <token> (trellisd "
+                 "wrote the token to <data-dir>/api-token)");
   }
   const std::string_view what = parts[2];
   if (what == "resources") return resources(request);
@@ -201,8 +202,9 @@ http::ControlResponse Api::apply(const http::ControlRequest& request) {
   json body = json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !body.is_object() || !body.contains("files") ||
       !body["files"].is_array()) {
-    return error(400, "expected {\"files\": [{\"name\": ..., \"content\": ...}], \"dryRun\": "
-                      "false}");
+    return error(400,
+                 "expected {\"files\": [{\"name\": ..., \"content\": ...}], \"dryRun\": "
+                 "false}");
   }
   std::vector<SourceFile> files;
   for (const json& file : body["files"]) {
@@ -214,8 +216,8 @@ http::ControlResponse Api::apply(const http::ControlRequest& request) {
                            : "<request>";
     files.push_back(SourceFile{std::move(name), file["content"].get<std::string>()});
   }
-  const bool dryRun = body.contains("dryRun") && body["dryRun"].is_boolean() &&
-                      body["dryRun"].get<bool>();
+  const bool dryRun =
+      body.contains("dryRun") && body["dryRun"].is_boolean() && body["dryRun"].get<bool>();
   return reportResponse(controlPlane_.apply(files, dryRun));
 }
 
@@ -242,17 +244,17 @@ http::ControlResponse Api::proxies() {
                                    {"nacked", type.nackedVersion},
                                    {"error", type.nackMessage}};
     }
-    json entry = {{"id", status.node.id},
-                  {"service", status.node.service},
-                  {"namespace", status.node.ns},
-                  {"instance", status.node.instance},
-                  {"address", status.node.inboundAddress},
-                  {"userAgent", status.node.userAgent},
-                  {"connected", status.connected},
-                  {"since", std::chrono::duration_cast<std::chrono::seconds>(
-                                status.since.time_since_epoch())
-                                .count()},
-                  {"types", types}};
+    json entry = {
+        {"id", status.node.id},
+        {"service", status.node.service},
+        {"namespace", status.node.ns},
+        {"instance", status.node.instance},
+        {"address", status.node.inboundAddress},
+        {"userAgent", status.node.userAgent},
+        {"connected", status.connected},
+        {"since",
+         std::chrono::duration_cast<std::chrono::seconds>(status.since.time_since_epoch()).count()},
+        {"types", types}};
     if (auto it = nodes.find(status.node.id); it != nodes.end()) {
       entry["notes"] = it->second.notes;
       entry["error"] = it->second.error;

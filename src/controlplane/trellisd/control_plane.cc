@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/logging.h"
@@ -49,8 +50,33 @@ std::optional<Registration> registrationOf(const NodeInfo& node) {
   if (!node.isTrellisProxy()) return std::nullopt;
   auto inbound = SocketAddress::parseHostPort(node.inboundAddress);
   if (!inbound) return std::nullopt;  // it serves nothing the mesh can reach
-  return Registration{node.id, node.ns, node.service, inbound->ip(), {inbound->port()},
-                      node.labels};
+  return Registration{node.id,       node.ns,           node.service,
+                      inbound->ip(), {inbound->port()}, node.labels};
+}
+
+// A registration as the store keeps it across restarts.
+std::string registrationText(const Registration& r) {
+  return nlohmann::json{{"namespace", r.ns},
+                        {"service", r.service},
+                        {"address", r.address},
+                        {"ports", r.ports},
+                        {"labels", r.labels}}
+      .dump();
+}
+
+std::optional<Registration> registrationFrom(const std::string& proxyId, const std::string& text) {
+  nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
+  if (!json.is_object()) return std::nullopt;
+  try {
+    return Registration{proxyId,
+                        json.at("namespace").get<std::string>(),
+                        json.at("service").get<std::string>(),
+                        json.at("address").get<std::string>(),
+                        json.at("ports").get<std::vector<uint16_t>>(),
+                        json.at("labels").get<std::map<std::string, std::string>>()};
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
 }
 
 std::string keyText(const ResourceKey& key) {
@@ -67,16 +93,54 @@ ControlPlane::ControlPlane(EventLoop& loop, std::unique_ptr<Store> store, Option
       ads_(*this),
       debounce_([this] { rebuildAll(); }),
       expiry_([this] {
-        if (registry_.expire(Clock::now()) > 0) scheduleRebuild();
+        if (registry_.expire(Clock::now()) > 0) {
+          forgetExpired();
+          scheduleRebuild();
+        }
         armExpiry();
       }) {}
 
-ControlPlane::~ControlPlane() { stop(); }
+ControlPlane::~ControlPlane() {
+  stop();
+}
 
 std::string ControlPlane::start(const std::string& xdsAddress) {
   std::string error;
   if (!reloadMesh(error)) return error;
+  restoreRegistry();
   return ads_.start(xdsAddress);
+}
+
+void ControlPlane::restoreRegistry() {
+  const Clock::time_point now = Clock::now();
+  for (const auto& [id, text] : store_->instances()) {
+    if (auto registration = registrationFrom(id, text)) {
+      registry_.restore(*registration, now);
+    } else {
+      log::warn("registry: dropping the unreadable stored instance {}", id);
+      store_->removeInstance(id);
+    }
+  }
+  if (registry_.size() > 0) {
+    log::info(
+        "registry: {} instances known before the restart stay until their proxy is back "
+        "or {} ms have passed",
+        registry_.size(), options_.grace.count());
+  }
+  armExpiry();
+}
+
+void ControlPlane::forgetExpired() {
+  for (const auto& [id, text] : store_->instances()) {
+    if (registry_.contains(id)) continue;
+    if (!store_->removeInstance(id))
+      log::warn("registry: cannot remove instance {} from the store", id);
+    // Gone for good: out of the status list too.
+    if (auto node = nodes_.find(id); node != nodes_.end() && !node->second.connected) {
+      nodes_.erase(node);
+      ads_.forget(id);
+    }
+  }
 }
 
 void ControlPlane::stop() {
@@ -169,16 +233,18 @@ WriteReport ControlPlane::apply(const std::vector<SourceFile>& files, bool dryRu
   report.revision = store_->revision();
   for (const Change& change : changes) {
     auto current = store_->get(change.key);
-    if (change.expectedVersion && *change.expectedVersion != (current ? current->resourceVersion : 0)) {
+    if (change.expectedVersion &&
+        *change.expectedVersion != (current ? current->resourceVersion : 0)) {
       report.result = WriteReport::Result::Conflict;
       report.message = fmt::format("{} changed since version {} was read", keyText(change.key),
                                    *change.expectedVersion);
       return report;
     }
-    std::string outcome = !current                           ? "created"
+    std::string outcome = !current                               ? "created"
                           : current->document == change.document ? "unchanged"
                                                                  : "configured";
-    report.items.push_back({change.key, outcome + " (dry run)", current ? current->resourceVersion : 0});
+    report.items.push_back(
+        {change.key, outcome + " (dry run)", current ? current->resourceVersion : 0});
   }
   return report;
 }
@@ -262,7 +328,15 @@ void ControlPlane::nodeConnected(const NodeInfo& node) {
     if (auto registration = registrationOf(node)) {
       const uint64_t before = registry_.version();
       registry_.connected(*registration);
-      if (registry_.version() != before) scheduleRebuild();  // others may call it
+      if (registry_.version() != before) {
+        scheduleRebuild();  // others may call it
+        if (!store_->putInstance(registration->proxyId, registrationText(*registration))) {
+          log::warn(
+              "registry: cannot store instance {}: a restart would forget it until it "
+              "reconnects",
+              registration->proxyId);
+        }
+      }
     }
     rebuild(entry);  // at once: a connecting proxy should not wait for the debounce
   });

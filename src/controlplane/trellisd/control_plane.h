@@ -46,17 +46,17 @@ struct WriteReport {
 struct NodeView {
   NodeInfo info;
   bool connected = false;
-  std::vector<std::string> notes;  // why part of its configuration is missing
-  std::string error;               // its configuration could not be built
-  xds::Resources resources;        // what it was last given
+  std::vector<std::string> notes;          // why part of its configuration is missing
+  std::string error;                       // its configuration could not be built
+  xds::Resources resources;                // what it was last given
   std::vector<std::string> listenerNames;  // proxyless: the LDS names it asked for
 };
 
 class ControlPlane final : public AdsServer::Hooks {
  public:
   struct Options {
-    std::chrono::milliseconds grace{30000};   // a disconnected instance stays this long
-    std::chrono::milliseconds debounce{10};   // changes within this window go out together
+    std::chrono::milliseconds grace{30000};  // a disconnected instance stays this long
+    std::chrono::milliseconds debounce{10};  // changes within this window go out together
   };
 
   ControlPlane(EventLoop& loop, std::unique_ptr<Store> store, Options options);
@@ -88,6 +88,10 @@ class ControlPlane final : public AdsServer::Hooks {
  private:
   WriteReport commit(const std::vector<Change>& changes, const ValidationResult& validation);
   bool reloadMesh(std::string& error);
+  /// Instances stored before a restart come back in their grace period.
+  void restoreRegistry();
+  /// Drops the stored instances the registry let go.
+  void forgetExpired();
   void scheduleRebuild();
   void rebuildAll();
   void rebuild(NodeView& node);

@@ -16,7 +16,9 @@ std::string keyText(const ResourceKey& key) {
   return fmt::format("{} {}/{}", key.kind, key.ns, key.name);
 }
 
-std::string storedName(const ResourceKey& key) { return "stored " + keyText(key); }
+std::string storedName(const ResourceKey& key) {
+  return "stored " + keyText(key);
+}
 
 // Assembles the whole mesh the way proxies will (every Service's routes on one listener, as an
 // outbound listener that calls everything would hold them) and runs the result through the xDS

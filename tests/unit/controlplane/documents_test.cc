@@ -94,7 +94,8 @@ TEST(SplitDocuments, ResourceVersionIsTakenOutAndReturned) {
 }
 
 TEST(SplitDocuments, BadResourceVersionNamesTheField) {
-  auto result = splitDocuments("kind: Service\nmetadata: {name: a, resourceVersion: x1}\n", "a.yaml");
+  auto result =
+      splitDocuments("kind: Service\nmetadata: {name: a, resourceVersion: x1}\n", "a.yaml");
   ASSERT_EQ(result.errors.size(), 1u);
   EXPECT_NE(result.errors[0].toString().find(
                 "Service default/a: metadata.resourceVersion: expected the decimal version"),

@@ -73,5 +73,26 @@ TEST(Registry, NextExpiryIsTheEarliestRunningGrace) {
   EXPECT_EQ(registry.nextExpiry(), t0 + seconds(13));
 }
 
+TEST(Registry, RestoredInstancesAreEndpointsInTheirGracePeriod) {
+  Registry registry(seconds(10));
+  const auto t0 = Clock::time_point{} + seconds(100);
+  registry.restore(billing("b-1", "10.0.0.1"), t0);
+  ASSERT_TRUE(registry.contains("b-1"));
+  auto endpoints = registry.endpoints("shop", "billing");
+  ASSERT_EQ(endpoints.size(), 1u);
+  EXPECT_FALSE(endpoints[0].connected);
+  // Its proxy comes back: it stays, connected, and no longer expires.
+  registry.restore(billing("b-2", "10.0.0.2"), t0);
+  registry.connected(billing("b-1", "10.0.0.1"));
+  EXPECT_EQ(registry.expire(t0 + seconds(10)), 1u) << "b-2 never came back";
+  EXPECT_TRUE(registry.contains("b-1"));
+  EXPECT_FALSE(registry.contains("b-2"));
+  // Restoring what is already known changes nothing.
+  const uint64_t version = registry.version();
+  registry.restore(billing("b-1", "10.0.0.9"), t0);
+  EXPECT_EQ(registry.version(), version);
+  EXPECT_EQ(registry.endpoints("shop", "billing")[0].address, "10.0.0.1");
+}
+
 }  // namespace
 }  // namespace trellis::controlplane

@@ -146,5 +146,22 @@ TEST_F(StoreTest, ATruncatedDatabaseIsRefused) {
   EXPECT_NE(error.find("not a sound SQLite database"), std::string::npos) << error;
 }
 
+TEST_F(StoreTest, InstancesSurviveAReopenOutsideTheRevisions) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store->putInstance("b-1.shop", "{\"a\":1}"));
+    ASSERT_TRUE(store->putInstance("b-2.shop", "{\"a\":2}"));
+    ASSERT_TRUE(store->putInstance("b-1.shop", "{\"a\":3}"));  // replaced, not added
+    EXPECT_EQ(store->revision(), 0) << "the registry is not configuration";
+  }
+  auto store = open();
+  auto instances = store->instances();
+  ASSERT_EQ(instances.size(), 2u);
+  EXPECT_EQ(instances[0], std::make_pair(std::string("b-1.shop"), std::string("{\"a\":3}")));
+  ASSERT_TRUE(store->removeInstance("b-1.shop"));
+  ASSERT_EQ(store->instances().size(), 1u);
+  EXPECT_EQ(store->instances()[0].first, "b-2.shop");
+}
+
 }  // namespace
 }  // namespace trellis::controlplane
