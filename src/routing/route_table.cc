@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "routing/host_groups.h"
 #include "routing/host_match.h"
 #include "routing/rule_match.h"
 
@@ -28,75 +29,37 @@ struct RouteTable::HostIndex {
   size_t maxWildcardSize = 0;
 };
 
-namespace {
-
-using RuleList = std::vector<const config::RouteRule*>;
-
-std::string normalizedHostname(std::string_view name) {
-  std::string out(name);
-  for (char& c : out) c = asciiLower(c);
-  if (out.size() > 1 && out.back() == '.') out.pop_back();
-  return out;
-}
-
-}  // namespace
-
 RouteTable::RouteTable(const config::RouteTableConfig& config) {
-  std::map<std::string, RuleList> exact;
-  std::map<std::string, RuleList> wildcard;  // keyed by suffix ".example.com"
-  RuleList catchAll;
-
-  for (const config::RouteTableConfig::HostRules& route : config.routes) {
-    // A route without rules adds nothing; it must not claim its hostnames and shadow others.
-    if (route.rules.empty()) continue;
-    std::vector<std::string> names;
-    for (const std::string& raw : route.hostnames) {
-      std::string name = normalizedHostname(raw);
-      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-    }
-    std::vector<RuleList*> targets;
-    if (names.empty()) targets.push_back(&catchAll);
-    for (const std::string& name : names) {
-      if (name.empty() || name == "*") {
-        if (std::find(targets.begin(), targets.end(), &catchAll) == targets.end()) {
-          targets.push_back(&catchAll);
-        }
-      } else if (name.size() > 2 && name[0] == '*' && name[1] == '.') {
-        targets.push_back(&wildcard[name.substr(1)]);
-      } else {
-        targets.push_back(&exact[name]);
-      }
-    }
-    for (RuleList* target : targets) {
-      for (const config::RouteRule& rule : route.rules) target->push_back(&rule);
-    }
-  }
-
-  auto addEntry = [this](std::string name, const RuleList& rules) {
-    HostEntry entry{std::move(name), {}, {}};
-    entry.rules.reserve(rules.size());
-    for (const config::RouteRule* rule : rules) entry.rules.emplace_back(*rule);
-    std::stable_sort(entry.rules.begin(), entry.rules.end(), RuleMatcher::precedes);
-    for (const RuleMatcher& rule : entry.rules) entry.paths.push_back(rule.pathFilter());
-    hosts_.push_back(std::move(entry));
-  };
-  hosts_.reserve(exact.size() + wildcard.size() + 1);
-  for (const auto& [name, rules] : exact) addEntry(name, rules);
-  for (const auto& [suffix, rules] : wildcard) addEntry(suffix, rules);
   index_ = std::make_unique<HostIndex>();
-  std::vector<std::string_view> names;
-  for (const auto& [name, rules] : exact) names.push_back(name);
-  index_->exact.build(names);
-  names.clear();
-  for (const auto& [suffix, rules] : wildcard) {
-    names.push_back(suffix);
-    index_->minWildcardSize = std::min(index_->minWildcardSize, suffix.size());
-    index_->maxWildcardSize = std::max(index_->maxWildcardSize, suffix.size());
+  std::vector<std::string_view> exactNames;
+  std::vector<std::string_view> suffixes;
+  for (HostGroup& group : groupByHost(config)) {
+    // Wildcards are looked up by suffix: "*.example.com" → ".example.com".
+    std::string name = group.kind == HostGroup::Kind::Exact      ? std::move(group.domain)
+                       : group.kind == HostGroup::Kind::Wildcard ? group.domain.substr(1)
+                                                                 : std::string();
+    HostEntry entry{std::move(name), {}, {}};
+    entry.rules.reserve(group.rules.size());
+    for (const config::RouteRule* rule : group.rules) entry.rules.emplace_back(*rule);
+    for (const RuleMatcher& rule : entry.rules) entry.paths.push_back(rule.pathFilter());
+    if (group.kind == HostGroup::Kind::Wildcard) {
+      index_->minWildcardSize = std::min(index_->minWildcardSize, entry.name.size());
+      index_->maxWildcardSize = std::max(index_->maxWildcardSize, entry.name.size());
+    }
+    hasCatchAll_ = hasCatchAll_ || group.kind == HostGroup::Kind::CatchAll;
+    if (group.kind == HostGroup::Kind::Exact) index_->exactCount++;
+    hosts_.push_back(std::move(entry));
   }
-  index_->wildcard.build(names);
-  index_->exactCount = exact.size();
-  hasCatchAll_ = !catchAll.empty();
-  if (hasCatchAll_) addEntry(std::string(), catchAll);
+  // groupByHost orders exact names, then wildcards, then the catch-all: the layout findHost uses.
+  for (size_t i = 0; i < hosts_.size(); ++i) {
+    if (i < index_->exactCount) {
+      exactNames.push_back(hosts_[i].name);
+    } else if (!(hasCatchAll_ && i + 1 == hosts_.size())) {
+      suffixes.push_back(hosts_[i].name);
+    }
+  }
+  index_->exact.build(exactNames);
+  index_->wildcard.build(suffixes);
 }
 
 RouteTable::~RouteTable() = default;

@@ -16,8 +16,8 @@
 // rule whose action is a redirect or a direct response.
 
 #include "envoy/config/route/v3/route.pb.h"
+#include "routing/host_groups.h"
 #include "xds/codec/codec.h"
-#include "xds/codec/host_groups.h"
 #include "xds/codec/internal.h"
 #include "xds/codec/trellis_metadata.h"
 
@@ -269,7 +269,7 @@ envoy::config::route::v3::RouteConfiguration encodeRouteTable(
     const std::string& name, const config::RouteTableConfig& routes, RouteDialect dialect) {
   envoy::config::route::v3::RouteConfiguration out;
   out.set_name(name);
-  for (const HostGroup& group : groupByHost(routes)) {
+  for (const routing::HostGroup& group : routing::groupByHost(routes)) {
     auto* host = out.add_virtual_hosts();
     host->set_name(group.domain);
     host->add_domains(group.domain);

@@ -1,4 +1,4 @@
-#include "xds/codec/host_groups.h"
+#include "routing/host_groups.h"
 
 #include <algorithm>
 #include <map>
@@ -6,26 +6,26 @@
 #include "routing/host_match.h"
 #include "routing/rule_match.h"
 
-namespace trellis::xds::detail {
+namespace trellis::routing {
 namespace {
 
 using RuleList = std::vector<const config::RouteRule*>;
 
-// As routing::RouteTable normalizes names (route_table.cc): lower case, one trailing dot off.
+// Lower case, one trailing dot off: "Shop.Example.COM." and "shop.example.com" are one host.
 std::string normalizedHostname(std::string_view name) {
   std::string out(name);
-  for (char& c : out) c = routing::asciiLower(c);
+  for (char& c : out) c = asciiLower(c);
   if (out.size() > 1 && out.back() == '.') out.pop_back();
   return out;
 }
 
-HostGroup sortedGroup(std::string domain, const RuleList& rules) {
-  std::vector<routing::RuleMatcher> matchers;
+HostGroup sortedGroup(HostGroup::Kind kind, std::string domain, const RuleList& rules) {
+  std::vector<RuleMatcher> matchers;
   matchers.reserve(rules.size());
   for (const config::RouteRule* rule : rules) matchers.emplace_back(*rule);
-  std::stable_sort(matchers.begin(), matchers.end(), routing::RuleMatcher::precedes);
-  HostGroup group{std::move(domain), {}};
-  for (const routing::RuleMatcher& matcher : matchers) group.rules.push_back(matcher.rule());
+  std::stable_sort(matchers.begin(), matchers.end(), RuleMatcher::precedes);
+  HostGroup group{kind, std::move(domain), {}};
+  for (const RuleMatcher& matcher : matchers) group.rules.push_back(matcher.rule());
   return group;
 }
 
@@ -63,10 +63,14 @@ std::vector<HostGroup> groupByHost(const config::RouteTableConfig& routes) {
     }
   }
   std::vector<HostGroup> groups;
-  for (const auto& [name, rules] : exact) groups.push_back(sortedGroup(name, rules));
-  for (const auto& [name, rules] : wildcard) groups.push_back(sortedGroup(name, rules));
-  if (!catchAll.empty()) groups.push_back(sortedGroup("*", catchAll));
+  for (const auto& [name, rules] : exact) {
+    groups.push_back(sortedGroup(HostGroup::Kind::Exact, name, rules));
+  }
+  for (const auto& [name, rules] : wildcard) {
+    groups.push_back(sortedGroup(HostGroup::Kind::Wildcard, name, rules));
+  }
+  if (!catchAll.empty()) groups.push_back(sortedGroup(HostGroup::Kind::CatchAll, "*", catchAll));
   return groups;
 }
 
-}  // namespace trellis::xds::detail
+}  // namespace trellis::routing
