@@ -6,6 +6,7 @@ then the HTTP/2 scenarios of http2_bench.py (h2c, HTTP/1.1 to an HTTP/2 upstream
     /usr/bin/python3 bench/run.py --build-dir build              # the full run (make bench)
     /usr/bin/python3 bench/run.py --build-dir build --quick      # smoke test of the script
     /usr/bin/python3 bench/run.py --build-dir build --only http2 # the HTTP/2 part alone
+    /usr/bin/python3 bench/run.py --build-dir build --only xds   # control-plane scale bench
 
 The proxy under test runs on CPU 0; the upstream and the load generators (wrk, trellis-loadgen,
 h2load) run on CPU 1. See docs/benchmark.md for what each number means and how it is measured.
@@ -31,6 +32,7 @@ import tempfile
 import time
 
 import http2_bench
+import xds_bench
 from benchlib import (BODY_PATH, LOAD_CPU, PROXY_CPU, BenchError, CpuBusyMeter, CpuMeter,
                       Processes, child_pids, free_port, log, read_response, read_text,
                       request_bytes, rss_bytes, serves, wait_for)
@@ -39,6 +41,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "bench", "configs")
 TARGETS = ("direct", "trellis", "nginx", "haproxy")
 PARTS = ("http1", "http2")  # the HTTP/1.1 table and the HTTP/2 scenarios (http2_bench.py)
+XDS = "xds"  # the control-plane scale bench (xds_bench.py): only when --only names it
 RT_PRIORITY = "10"
 MIB = 1024 * 1024
 
@@ -596,7 +599,9 @@ def parse_args():
                              "trellis-loadgen (default: build)")
     parser.add_argument("--only", help="comma-separated subset of the targets " +
                         ",".join(TARGETS) + " and/or the parts " + ",".join(PARTS) +
-                        " (e.g. 'http2' or 'http2,direct,nginx'); default: everything")
+                        " (e.g. 'http2' or 'http2,direct,nginx'); default: everything but '" +
+                        XDS + "', the control-plane scale bench (xds_bench.py), which runs "
+                        "only when named")
     parser.add_argument("--quick", action="store_true",
                         help="short durations and request counts, to smoke-test the script")
     parser.add_argument("--json-out", help="where to write the JSON results (default "
@@ -636,12 +641,18 @@ def parse_args():
     if args.strace_requests is None:
         args.strace_requests = 5000 if quick else 20000
     targets, parts = list(TARGETS), list(PARTS)
+    args.xds = args.xds_only = False
     if args.only:
         chosen = [t.strip() for t in args.only.split(",") if t.strip()]
-        unknown = [t for t in chosen if t not in TARGETS and t not in PARTS]
+        unknown = [t for t in chosen if t not in TARGETS and t not in PARTS and t != XDS]
         if unknown:
             parser.error(f"unknown target(s) {', '.join(unknown)}; choose from "
-                         f"{', '.join(TARGETS + PARTS)}")
+                         f"{', '.join(TARGETS + PARTS + (XDS,))}")
+        args.xds = XDS in chosen
+        chosen = [t for t in chosen if t != XDS]
+        args.xds_only = args.xds and not chosen
+        if args.xds_only:
+            return args, [], []
         targets = [t for t in chosen if t in TARGETS] or targets
         parts = [p for p in chosen if p in PARTS] or parts
     for name, binary in (("nginx", args.nginx), ("haproxy", args.haproxy)):
@@ -658,8 +669,23 @@ def raise_fd_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+def run_xds(args):
+    """The control-plane scale bench with its defaults (bench/xds_bench.py has the options)."""
+    xds_args = argparse.Namespace(build_dir=args.build_dir, quick=args.quick,
+                                  keep_temp=args.keep_temp, workdir=None,
+                                  json_out=args.json_out if args.xds_only else None)
+    parser = argparse.ArgumentParser()
+    xds_bench.add_arguments(parser)
+    parser.parse_args([], namespace=xds_args)
+    return xds_bench.run_and_report(xds_args)
+
+
 def main():
     args, targets, parts = parse_args()
+    if args.xds:
+        code = run_xds(args)
+        if args.xds_only or code != 0:
+            return code
     if (os.cpu_count() or 1) < 2:
         log("note: fewer than 2 CPUs; the proxy and the load share a core")
     raise_fd_limit()

@@ -265,12 +265,11 @@ http::ControlResponse Api::proxies() {
 }
 
 http::ControlResponse Api::proxyConfig(const std::string& id) {
-  const auto& nodes = controlPlane_.nodes();
-  auto it = nodes.find(id);
-  if (it == nodes.end()) {
-    return error(404, fmt::format("no proxy {} (trellisctl status lists them)", id));
-  }
-  const xds::Resources& resources = it->second.resources;
+  std::string problem;
+  std::optional<xds::Resources> built = controlPlane_.resourcesOf(id, problem);
+  if (!built) return error(404, fmt::format("no proxy {} (trellisctl status lists them)", id));
+  if (!problem.empty()) return error(500, "its configuration cannot be built: " + problem);
+  const xds::Resources& resources = *built;
   return jsonResponse(200, {{"listeners", toJson(resources.listeners)},
                             {"routes", toJson(resources.routes)},
                             {"clusters", toJson(resources.clusters)},

@@ -15,37 +15,6 @@
 namespace trellis::controlplane {
 namespace {
 
-template <typename Message>
-void addAll(const std::vector<Message>& messages, std::string_view typeUrl, NodeConfig& config,
-            const std::function<std::string(const Message&)>& nameOf) {
-  TypeResources& type = config.types[std::string(typeUrl)];
-  for (const Message& message : messages) {
-    google::protobuf::Any any;
-    any.PackFrom(message);
-    type.resources.emplace_back(nameOf(message), std::move(any));
-  }
-  std::sort(type.resources.begin(), type.resources.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  type.version = versionOf(type.resources);
-}
-
-std::shared_ptr<const NodeConfig> toNodeConfig(const xds::Resources& resources) {
-  auto config = std::make_shared<NodeConfig>();
-  using envoy::config::cluster::v3::Cluster;
-  using envoy::config::endpoint::v3::ClusterLoadAssignment;
-  using envoy::config::listener::v3::Listener;
-  using envoy::config::route::v3::RouteConfiguration;
-  addAll<Cluster>(resources.clusters, xds::kClusterType, *config,
-                  [](const Cluster& c) { return c.name(); });
-  addAll<ClusterLoadAssignment>(resources.endpoints, xds::kEndpointType, *config,
-                                [](const ClusterLoadAssignment& c) { return c.cluster_name(); });
-  addAll<Listener>(resources.listeners, xds::kListenerType, *config,
-                   [](const Listener& l) { return l.name(); });
-  addAll<RouteConfiguration>(resources.routes, xds::kRouteType, *config,
-                             [](const RouteConfiguration& r) { return r.name(); });
-  return config;
-}
-
 std::optional<Registration> registrationOf(const NodeInfo& node) {
   if (!node.isTrellisProxy()) return std::nullopt;
   auto inbound = SocketAddress::parseHostPort(node.inboundAddress);
@@ -391,37 +360,33 @@ void ControlPlane::rebuildAll() {
   for (auto& [id, node] : nodes_) rebuild(node);
 }
 
+void ControlPlane::refreshCache() {
+  if (cachedMesh_ != mesh_.get() || cachedRegistryVersion_ != registry_.version()) {
+    cache_.invalidate();
+    cachedMesh_ = mesh_.get();
+    cachedRegistryVersion_ = registry_.version();
+  }
+}
+
 void ControlPlane::rebuild(NodeView& view) {
   if (!mesh_) return;
   ++rebuilds_;
-  view.notes.clear();
-  view.error.clear();
-  xds::Resources resources;
-  if (view.info.isTrellisProxy()) {
-    SidecarFacts facts{view.info.ns, view.info.service, view.info.inboundAddress,
-                       view.info.appAddress, view.info.outboundAddress};
-    ProxyModel model = buildSidecarModel(*mesh_, registry_, facts);
-    view.notes = std::move(model.notes);
-    if (!model.snapshot) {
-      view.error = model.error;
-      log::error("node {}: configuration not built: {}", view.info.id, model.error);
-      return;  // it keeps what it has
-    }
-    resources = xds::encode(*model.snapshot);
-  } else {
-    ProxylessModel model = buildProxylessModel(*mesh_, registry_, view.listenerNames);
-    if (!model.clusterSnapshot) {
-      view.error = model.error;
-      return;
-    }
-    resources = xds::encode(*model.clusterSnapshot);
-    for (const ApiTarget& target : model.targets) {
-      resources.listeners.push_back(xds::encodeApiListener(target.name, target.name));
-      resources.routes.push_back(xds::encodeRouteConfiguration(target.name, target.routes));
-    }
+  refreshCache();
+  ConfigCache::Built built = cache_.build(*mesh_, registry_, view.info, view.listenerNames);
+  view.notes = std::move(built.notes);
+  view.error = std::move(built.error);
+  if (!built.config) {
+    log::error("node {}: configuration not built: {}", view.info.id, view.error);
+    return;  // it keeps what it has
   }
-  ads_.setNodeConfig(view.info.id, toNodeConfig(resources));
-  view.resources = std::move(resources);
+  ads_.setNodeConfig(view.info.id, std::move(built.config));
+}
+
+std::optional<xds::Resources> ControlPlane::resourcesOf(const std::string& id, std::string& error) {
+  auto it = nodes_.find(id);
+  if (it == nodes_.end() || !mesh_) return std::nullopt;
+  refreshCache();
+  return cache_.resourcesFor(*mesh_, registry_, it->second.info, it->second.listenerNames, error);
 }
 
 }  // namespace trellis::controlplane

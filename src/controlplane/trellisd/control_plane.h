@@ -21,6 +21,7 @@
 #include "controlplane/mesh/mesh_state.h"
 #include "controlplane/registry/registry.h"
 #include "controlplane/store/store.h"
+#include "controlplane/trellisd/config_cache.h"
 #include "controlplane/validation/validate.h"
 #include "xds/codec/resources.h"
 
@@ -78,6 +79,8 @@ class ControlPlane final : public AdsServer::Hooks {
   AdsServer::Counters adsCounters() const { return ads_.counters(); }
   size_t registrySize() const { return registry_.size(); }
   uint64_t rebuilds() const { return rebuilds_; }
+  /// What node `id` is given (built on demand); nullopt for an unknown node.
+  std::optional<xds::Resources> resourcesOf(const std::string& id, std::string& error);
 
   // AdsServer::Hooks (gRPC threads).
   void nodeConnected(const NodeInfo& node) override;
@@ -96,6 +99,7 @@ class ControlPlane final : public AdsServer::Hooks {
   void rebuildAll();
   void rebuild(NodeView& node);
   void armExpiry();
+  void refreshCache();
 
   EventLoop& loop_;
   std::unique_ptr<Store> store_;
@@ -104,6 +108,9 @@ class ControlPlane final : public AdsServer::Hooks {
   AdsServer ads_;
   std::shared_ptr<const MeshState> mesh_;
   std::map<std::string, NodeView> nodes_;  // by node id
+  ConfigCache cache_;
+  const MeshState* cachedMesh_ = nullptr;  // what cache_ was built from
+  uint64_t cachedRegistryVersion_ = 0;
   Timer debounce_;
   Timer expiry_;
   uint64_t rebuilds_ = 0;
