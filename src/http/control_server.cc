@@ -52,11 +52,20 @@ class ControlServer::Client final : public ConnectionOwner {
             "body larger than " + std::to_string(server_.options_.maxBodyBytes) + " bytes\n";
       } else {
         size_t bodyBytes = server_.options_.maxBodyBytes ? head.contentLength : 0;
-        if (buffered.size() < head.headBytes + bodyBytes) continue;  // the rest is on its way
         const http::HeaderField* authorization = head.find("authorization");
-        ControlRequest request{head.method, head.path, head.query,
+        ControlRequest request{head.method,
+                               head.path,
+                               head.query,
                                authorization ? std::string_view(authorization->value) : "",
-                               buffered.substr(head.headBytes, bodyBytes)};
+                               {}};
+        const auto& mayReadBody = server_.options_.mayReadBody;
+        if (bodyBytes > 0 && mayReadBody && !mayReadBody(request)) {
+          bodyBytes = 0;  // refused on its head: its body is never buffered
+        } else if (buffered.size() < head.headBytes + bodyBytes) {
+          continue;  // the rest is on its way
+        } else {
+          request.body = buffered.substr(head.headBytes, bodyBytes);
+        }
         response = server_.handler_(request);
       }
       std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
@@ -122,6 +131,10 @@ class ControlServer::Acceptor final : public EventHandler {
           resume_.arm(server_.loop_.timers(), 100);
         }
         return;
+      }
+      if (server_.clients_.size() >= server_.options_.maxClients) {
+        ::close(fd);  // a control endpoint needs few connections; refuse rather than pile up
+        continue;
       }
       auto client = std::make_unique<Client>(server_, fd);
       Client* raw = client.get();

@@ -37,6 +37,10 @@ class ControlServer {
   struct Options {
     size_t maxBodyBytes = 0;  // 413 beyond; 0 = bodies are not read (ignored)
     uint64_t requestTimeoutMs = 10000;
+    size_t maxClients = 256;  // connections beyond are closed at once
+    /// Decides on the head alone whether a body may be read (e.g. the token is right); when it
+    /// says no, the handler is called with an empty body and must refuse the request.
+    std::function<bool(const ControlRequest&)> mayReadBody;
   };
 
   ControlServer(EventLoop& loop, Handler handler, Options options);

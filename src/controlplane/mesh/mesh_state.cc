@@ -8,10 +8,12 @@ namespace trellis::controlplane {
 
 void MeshStream::append(std::string name, std::string_view yaml) {
   text += "---\n";
-  int first = static_cast<int>(std::count(text.begin(), text.end(), '\n')) + 1;
-  segments.push_back(Segment{std::move(name), first});
+  ++lines_;
+  segments.push_back(Segment{std::move(name), lines_ + 1});
   text += yaml;
   if (!text.empty() && text.back() != '\n') text += '\n';
+  lines_ += static_cast<int>(std::count(yaml.begin(), yaml.end(), '\n')) +
+            (yaml.empty() || yaml.back() == '\n' ? 0 : 1);
 }
 
 void MeshStream::locate(config::LoadError& error) const {

@@ -36,6 +36,9 @@ struct MeshStream {
   void append(std::string name, std::string_view yaml);
   /// Rewrites `error.file` and `error.line` from the stream's coordinates to the segment's.
   void locate(config::LoadError& error) const;
+
+ private:
+  int lines_ = 0;  // lines in `text` so far (appending stays linear in the stream's size)
 };
 
 }  // namespace trellis::controlplane

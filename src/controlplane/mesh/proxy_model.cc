@@ -38,7 +38,13 @@ void addRegisteredEndpoints(const Registry& registry, Resources& resources) {
       ServiceDef::EndpointDef def;
       def.address = endpoint.address;
       if (!endpoint.ports.empty()) def.port = endpoint.ports.front();
-      service.endpoints.push_back(std::move(def));
+      // One address once: an instance re-registered under a new id during the old one's grace
+      // period, or also listed in spec.endpoints, would make every caller NACK the duplicate.
+      bool known = std::any_of(service.endpoints.begin(), service.endpoints.end(),
+                               [&](const ServiceDef::EndpointDef& e) {
+                                 return e.address == def.address && e.port == def.port;
+                               });
+      if (!known) service.endpoints.push_back(std::move(def));
     }
   }
 }
@@ -175,10 +181,24 @@ std::shared_ptr<config::Snapshot> assemble(Resources& resources, std::string& er
 
 }  // namespace
 
+// The mesh minus what only static proxies and gateways use: user Listeners (a gateway's port must
+// not be bound by every sidecar) and the routes attached to them.
+Resources meshResources(const MeshState& mesh) {
+  Resources resources;
+  resources.services = mesh.resources.services;
+  resources.workloads = mesh.resources.workloads;
+  for (const RouteDef& route : mesh.resources.routes) {
+    bool meshRoute = std::any_of(route.parentRefs.begin(), route.parentRefs.end(),
+                                 [](const ParentRef& ref) { return ref.kind == "Service"; });
+    if (meshRoute) resources.routes.push_back(route);
+  }
+  return resources;
+}
+
 ProxyModel buildSidecarModel(const MeshState& mesh, const Registry& registry,
                              const SidecarFacts& facts) {
   ProxyModel model;
-  Resources resources = mesh.resources;
+  Resources resources = meshResources(mesh);
   addRegisteredEndpoints(registry, resources);
 
   if (const ServiceDef* own = findService(resources, facts.ns, facts.service)) {
@@ -256,7 +276,7 @@ bool portMatches(const ServiceDef& service, std::string_view name) {
 ProxylessModel buildProxylessModel(const MeshState& mesh, const Registry& registry,
                                    const std::vector<std::string>& names) {
   ProxylessModel model;
-  Resources resources = mesh.resources;
+  Resources resources = meshResources(mesh);
   addRegisteredEndpoints(registry, resources);
   std::vector<std::pair<std::string, std::string>> upstreams;
   std::vector<std::pair<std::string, std::string>> resolved;  // (name, "ns/service")

@@ -83,6 +83,14 @@ std::unique_ptr<Store> Store::open(const std::string& dataDir, std::string& erro
     return nullptr;
   }
   const std::string path = (std::filesystem::path(dataDir) / "store.db").string();
+  // SQLite takes an empty file for a new database: an existing store emptied by a failed copy or
+  // a full disk would come back as an empty mesh. A new store is only ever created from nothing.
+  if (std::filesystem::exists(path, ec) && std::filesystem::file_size(path, ec) == 0 && !ec) {
+    error = path +
+            ": the file is empty (not a trellisd store); restore it from a backup, or "
+            "remove it to start with an empty mesh";
+    return nullptr;
+  }
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {

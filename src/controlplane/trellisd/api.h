@@ -16,6 +16,10 @@ class Api {
       : controlPlane_(controlPlane), token_(std::move(token)) {}
 
   http::ControlResponse handle(const http::ControlRequest& request);
+  /// Reads are open; anything else needs the token (checked before a body is read).
+  bool mayReadBody(const http::ControlRequest& request) const {
+    return request.method == "GET" || request.method == "HEAD" || authorized(request);
+  }
 
  private:
   http::ControlResponse resources(const http::ControlRequest& request);

@@ -178,7 +178,7 @@ ConfigCache::Built ConfigCache::build(const MeshState& mesh, const Registry& reg
   Built built;
   if (!node.isTrellisProxy() || !addressesOf(node)) {
     xds::Resources resources = resourcesFor(mesh, registry, node, listenerNames, built.error);
-    if (!node.isTrellisProxy() || built.error.empty()) built.config = toNodeConfig(resources);
+    if (built.error.empty()) built.config = toNodeConfig(resources);
     if (node.isTrellisProxy()) built.notes = buildSidecarModel(mesh, registry, factsOf(node)).notes;
     return built;
   }

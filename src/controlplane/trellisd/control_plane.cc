@@ -107,6 +107,7 @@ void ControlPlane::forgetExpired() {
     // Gone for good: out of the status list too.
     if (auto node = nodes_.find(id); node != nodes_.end() && !node->second.connected) {
       nodes_.erase(node);
+      ads_.removeNodeConfig(id);
       ads_.forget(id);
     }
   }
@@ -332,7 +333,14 @@ void ControlPlane::namesRequested(const NodeInfo& node, const std::string& typeU
   loop_.post([this, node, names, done] {
     NodeView& entry = nodes_[node.id];
     entry.info = node;
-    entry.listenerNames = names;
+    // Clients sharing one bootstrap node id each ask for their own names: keep them all (each
+    // stream is sent only the names it asked for).
+    for (const std::string& name : names) {
+      if (std::find(entry.listenerNames.begin(), entry.listenerNames.end(), name) ==
+          entry.listenerNames.end()) {
+        entry.listenerNames.push_back(name);
+      }
+    }
     rebuild(entry);
     done->set_value();
   });
@@ -361,9 +369,10 @@ void ControlPlane::rebuildAll() {
 }
 
 void ControlPlane::refreshCache() {
-  if (cachedMesh_ != mesh_.get() || cachedRegistryVersion_ != registry_.version()) {
+  // Held, not just compared by address: a freed state's address can come back for a new one.
+  if (cachedMesh_ != mesh_ || cachedRegistryVersion_ != registry_.version()) {
     cache_.invalidate();
-    cachedMesh_ = mesh_.get();
+    cachedMesh_ = mesh_;
     cachedRegistryVersion_ = registry_.version();
   }
 }

@@ -109,7 +109,7 @@ class ControlPlane final : public AdsServer::Hooks {
   std::shared_ptr<const MeshState> mesh_;
   std::map<std::string, NodeView> nodes_;  // by node id
   ConfigCache cache_;
-  const MeshState* cachedMesh_ = nullptr;  // what cache_ was built from
+  std::shared_ptr<const MeshState> cachedMesh_;  // what cache_ was built from
   uint64_t cachedRegistryVersion_ = 0;
   Timer debounce_;
   Timer expiry_;

@@ -51,9 +51,17 @@ class StopOnSignal final : public EventHandler {
 
 /// The API token: read from `path`, or created there (mode 0600) on first start.
 std::string loadOrCreateToken(const std::string& path, std::string& error) {
-  std::ifstream in(path);
   std::string token;
-  if (in && std::getline(in, token) && !token.empty()) return token;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    std::ifstream in(path);
+    if (in && std::getline(in, token) && !token.empty()) return token;
+    error = fmt::format(
+        "the API token file {} exists but is empty or unreadable: fix it, or "
+        "remove it to have a new token created",
+        path);
+    return {};
+  }
   unsigned char random[24];
   std::ifstream urandom("/dev/urandom", std::ios::binary);
   if (!urandom.read(reinterpret_cast<char*>(random), sizeof random)) {
@@ -73,7 +81,11 @@ std::string loadOrCreateToken(const std::string& path, std::string& error) {
   std::string line = token + "\n";
   bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   ::close(fd);
-  if (!written) error = fmt::format("cannot write {}", path);
+  if (!written) {
+    error = fmt::format("cannot write {}", path);
+    ::unlink(path.c_str());
+    return {};
+  }
   return token;
 }
 
@@ -161,7 +173,9 @@ int main(int argc, char** argv) try {
   controlplane::Api api(controlPlane, token);
   http::ControlServer apiServer(
       loop, [&api](const http::ControlRequest& request) { return api.handle(request); },
-      http::ControlServer::Options{16 * 1024 * 1024, 30000});
+      http::ControlServer::Options{
+          16 * 1024 * 1024, 30000, 256,
+          [&api](const http::ControlRequest& request) { return api.mayReadBody(request); }});
   error = apiServer.listen(*apiSocket);
   if (!error.empty()) {
     std::cerr << "trellisd: API listener " << apiAddress << ": " << error << "\n";

@@ -156,5 +156,43 @@ TEST(MeshStreamTest, ErrorsAreLocatedInTheirSegment) {
   EXPECT_EQ(second.line, 2);
 }
 
+TEST(MeshModelTest, GatewayListenersStayOutOfSidecars) {
+  auto resources = shop();
+  resources.push_back(stored("Listener", "shop", "gateway", R"(apiVersion: trellis.dev/v1alpha1
+kind: Listener
+metadata: {name: gateway, namespace: shop}
+spec: {address: 0.0.0.0, port: 8080, protocol: HTTP}
+)"));
+  resources.push_back(stored("HTTPRoute", "shop", "web", R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop}
+spec:
+  parentRefs: [{group: trellis.dev, kind: Listener, name: gateway}]
+  rules: [{backendRefs: [{name: frontend, port: 80}]}]
+)"));
+  auto mesh = parse(resources);
+  Registry registry(std::chrono::seconds(30));
+  ProxyModel model = buildSidecarModel(
+      *mesh, registry,
+      SidecarFacts{"shop", "frontend", "127.0.0.1:16000", "127.0.0.1:9000", "127.0.0.1:15001"});
+  ASSERT_NE(model.snapshot, nullptr) << model.error;
+  EXPECT_EQ(listener(*model.snapshot, "shop/gateway"), nullptr);
+  EXPECT_EQ(model.snapshot->clusters.count("shop/frontend:80"), 0u) << "only the gateway used it";
+}
+
+TEST(MeshModelTest, AnAddressRegisteredTwiceIsOneEndpoint) {
+  auto mesh = parse(shop());
+  Registry registry(std::chrono::seconds(30));
+  // The same instance re-registered under a new id while the old one is in its grace period.
+  registry.connected(Registration{"billing-1.shop", "shop", "billing", "127.0.0.2", {16001}, {}});
+  registry.disconnected("billing-1.shop", Clock::now());
+  registry.connected(Registration{"billing-x.shop", "shop", "billing", "127.0.0.2", {16001}, {}});
+  ProxyModel model = buildSidecarModel(
+      *mesh, registry,
+      SidecarFacts{"shop", "frontend", "127.0.0.1:16000", "127.0.0.1:9000", "127.0.0.1:15001"});
+  ASSERT_NE(model.snapshot, nullptr) << model.error;
+  EXPECT_EQ(model.snapshot->clusters.at("shop/billing:80").endpoints.size(), 1u);
+}
+
 }  // namespace
 }  // namespace trellis::controlplane

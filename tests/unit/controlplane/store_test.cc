@@ -163,5 +163,13 @@ TEST_F(StoreTest, InstancesSurviveAReopenOutsideTheRevisions) {
   EXPECT_EQ(store->instances()[0].first, "b-2.shop");
 }
 
+TEST_F(StoreTest, AnEmptyStoreFileIsRefusedNotTakenForANewMesh) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "store.db").close();
+  std::string error;
+  EXPECT_EQ(Store::open(dir_.string(), error), nullptr);
+  EXPECT_NE(error.find("store.db: the file is empty"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace trellis::controlplane
