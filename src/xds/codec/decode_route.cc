@@ -216,6 +216,13 @@ bool RouteDecoder::checkRewrite(config::PathRewriteType type, const std::string&
   return true;
 }
 
+// A regex_rewrite (full-path rewrites use it): only the fields the encoder writes.
+template <typename Rewrite>
+bool checkRegexRewriteFields(const Rewrite& rewrite, Problems& problems, const std::string& path) {
+  return onlyFields(rewrite, {"pattern", "substitution"}, problems, path + ".regex_rewrite") &&
+         onlyFields(rewrite.pattern(), {"regex"}, problems, path + ".regex_rewrite.pattern");
+}
+
 bool RouteDecoder::decodeRouteAction(const RouteAction& action, const std::string& path,
                                      config::RouteRule& out) {
   if (!onlyFields(
@@ -251,12 +258,8 @@ bool RouteDecoder::decodeRouteAction(const RouteAction& action, const std::strin
     }
   }
   if (action.has_regex_rewrite() &&
-      (!onlyFields(action.regex_rewrite(), {"pattern", "substitution"}, problems_,
-                   path + ".regex_rewrite") ||
-       !onlyFields(action.regex_rewrite().pattern(), {"regex"}, problems_,
-                   path + ".regex_rewrite.pattern"))) {
+      !checkRegexRewriteFields(action.regex_rewrite(), problems_, path))
     return false;
-  }
   const Struct* override = settings_->object("urlRewrite");
   if (problems_.failed()) return false;
   const PathRewriteFields fields = rewriteFieldsOf(action);
@@ -341,12 +344,8 @@ bool RouteDecoder::decodeRedirect(const RedirectAction& action, const std::strin
       return problems_.fail(path + ".response_code", "unknown redirect response code");
   }
   if (action.has_regex_rewrite() &&
-      (!onlyFields(action.regex_rewrite(), {"pattern", "substitution"}, problems_,
-                   path + ".regex_rewrite") ||
-       !onlyFields(action.regex_rewrite().pattern(), {"regex"}, problems_,
-                   path + ".regex_rewrite.pattern"))) {
+      !checkRegexRewriteFields(action.regex_rewrite(), problems_, path))
     return false;
-  }
   const Struct* override = settings_->object("requestRedirect");
   if (problems_.failed()) return false;
   const std::string overridePath = settings_->pathOf("requestRedirect");
