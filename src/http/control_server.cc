@@ -151,7 +151,7 @@ class ControlServer::Acceptor final : public EventHandler {
 };
 
 ControlServer::ControlServer(EventLoop& loop, Handler handler, Options options)
-    : loop_(loop), handler_(std::move(handler)), options_(options) {}
+    : loop_(loop), handler_(std::move(handler)), options_(std::move(options)) {}
 
 ControlServer::~ControlServer() {
   acceptor_.reset();

@@ -136,8 +136,10 @@ bool hasServiceParent(const RouteDef& route, const std::string& ns, const std::s
 void addOutbound(const std::vector<std::pair<std::string, std::string>>& upstreams,
                  const SocketAddress& address, Resources& resources) {
   ListenerDef listener = meshListener(kOutboundListener, address);
-  for (const auto& [ns, name] : upstreams) {
-    listener.meshServices.push_back(ns + "/" + name);
+  for (const auto& upstream : upstreams) {
+    const std::string& ns = upstream.first;  // not a structured binding: lambdas capture it
+    const std::string& name = upstream.second;
+    listener.meshServices.push_back(fmt::format("{}/{}", ns, name));
     bool routed = std::any_of(resources.routes.begin(), resources.routes.end(),
                               [&](const RouteDef& r) { return hasServiceParent(r, ns, name); });
     const ServiceDef* service = findService(resources, ns, name);
