@@ -17,8 +17,8 @@ import unittest
 import yaml
 
 from harness import Proc, TrellisTestCase, binary, free_port, make_scratch_dir
+from trellisd_harness import Trellisd
 
-TRELLISD = "src/controlplane/trellisd/trellisd"
 TRELLISCTL = "src/cli/trellisctl"
 PROXY = "src/proxy/trellis-proxy"
 CTL_TIMEOUT = 30  # seconds one trellisctl run may take
@@ -104,25 +104,6 @@ spec:
 """
 
 
-class Trellisd:
-    """A running trellisd on ephemeral loopback ports, with its own data directory."""
-
-    def __init__(self, test):
-        workdir = make_scratch_dir("trellisd")
-        self.data_dir = os.path.join(workdir, "data")
-        api_port_file = os.path.join(workdir, "api-port")
-        xds_port_file = os.path.join(workdir, "xds-port")
-        args = [binary(TRELLISD), "--data-dir", self.data_dir,
-                "--api-address", "127.0.0.1:0", "--api-port-file", api_port_file,
-                "--xds-address", "127.0.0.1:0", "--xds-port-file", xds_port_file,
-                "--log-level", "warn"]
-        self.proc = Proc(args, test=test, name="trellisd", workdir=workdir)
-        self.xds_port = int(self.proc.wait_for_file(xds_port_file).strip())
-        self.api_port = int(self.proc.wait_for_file(api_port_file).strip())
-        self.url = f"http://127.0.0.1:{self.api_port}"
-        self.token_file = os.path.join(self.data_dir, "api-token")
-
-
 def ctl_env(**extra):
     """The environment for trellisctl: none of the caller's TRELLIS_* settings leak in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRELLIS_")}
@@ -142,7 +123,7 @@ class TrellisctlTest(TrellisTestCase):
         """Runs trellisctl; returns (exit code, stdout, stderr)."""
         env = ctl_env(TRELLIS_SERVER=server or self.trellisd.url)
         if token:
-            env["TRELLIS_TOKEN_FILE"] = self.trellisd.token_file
+            env["TRELLIS_TOKEN_FILE"] = os.path.join(self.trellisd.data_dir, "api-token")
         done = subprocess.run([binary(TRELLISCTL), *args], input=stdin, capture_output=True,
                               text=True, env=env, timeout=CTL_TIMEOUT)
         return done.returncode, done.stdout, done.stderr
@@ -522,8 +503,7 @@ class TrellisctlTest(TrellisTestCase):
         self.assertEqual(code, 1)
         self.assertIn("refused the token", err)
 
-        with open(self.trellisd.token_file, encoding="utf-8") as f:
-            token = f.read().strip()
+        token = self.trellisd.token
         self.assertIn("Service shop/billing created",
                       self.ok("apply", "-f", path, "--token", token, token=False))
         # Reads need no token.
