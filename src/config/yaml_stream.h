@@ -19,9 +19,9 @@ inline constexpr size_t kMaxDocuments = 100000;
 std::optional<std::vector<YAML::Node>> parseYamlStream(std::string_view yaml,
                                                        Diagnostics& diagnostics);
 
-/// One document as block-style YAML (no trailing newline), scalars that were quoted in the source kept quoted (so that
-/// "123" or "true" stays a string when read back). Used for the canonical text trellisd stores
-/// and for what trellisctl prints.
+/// One document as block-style YAML (no trailing newline), scalars that were quoted in the source
+/// kept quoted (so that "123" or "true" stays a string when read back). Used for the canonical text
+/// trellisd stores and for what trellisctl prints.
 std::string emitYamlDocument(const YAML::Node& node);
 
 }  // namespace trellis::config

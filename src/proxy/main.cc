@@ -8,9 +8,9 @@
 
 #include "common/logging.h"
 #include "common/socket.h"
-#include "xds/codec/codec.h"
 #include "proxy/proxy_server.h"
 #include "xds/client/ads_client.h"
+#include "xds/codec/codec.h"
 
 namespace {
 

@@ -144,6 +144,14 @@ xds::Resources ConfigCache::resourcesFor(const MeshState& mesh, const Registry& 
                                          const NodeInfo& node,
                                          const std::vector<std::string>& listenerNames,
                                          std::string& error) {
+  std::vector<std::string> notes;
+  return resourcesFor(mesh, registry, node, listenerNames, error, notes);
+}
+
+xds::Resources ConfigCache::resourcesFor(const MeshState& mesh, const Registry& registry,
+                                         const NodeInfo& node,
+                                         const std::vector<std::string>& listenerNames,
+                                         std::string& error, std::vector<std::string>& notes) {
   xds::Resources resources;
   if (!node.isTrellisProxy()) {
     ProxylessModel model = buildProxylessModel(mesh, registry, listenerNames);
@@ -163,10 +171,12 @@ xds::Resources ConfigCache::resourcesFor(const MeshState& mesh, const Registry& 
     ProxyModel model = buildSidecarModel(mesh, registry, factsOf(node));
     if (model.snapshot) resources = xds::encode(*model.snapshot);
     error = model.error;
+    notes = std::move(model.notes);
     return resources;
   }
   auto shared = sidecarTemplate(mesh, registry, node);
   error = shared->error;
+  notes = shared->notes;
   resources = shared->resources;
   patch(resources, *addresses);
   return resources;
@@ -177,9 +187,9 @@ ConfigCache::Built ConfigCache::build(const MeshState& mesh, const Registry& reg
                                       const std::vector<std::string>& listenerNames) {
   Built built;
   if (!node.isTrellisProxy() || !addressesOf(node)) {
-    xds::Resources resources = resourcesFor(mesh, registry, node, listenerNames, built.error);
+    xds::Resources resources =
+        resourcesFor(mesh, registry, node, listenerNames, built.error, built.notes);
     if (built.error.empty()) built.config = toNodeConfig(resources);
-    if (node.isTrellisProxy()) built.notes = buildSidecarModel(mesh, registry, factsOf(node)).notes;
     return built;
   }
   auto shared = sidecarTemplate(mesh, registry, node);

@@ -39,6 +39,10 @@ class ConfigCache {
 
  private:
   struct Template;
+  /// Same, also telling why parts are missing (for status).
+  xds::Resources resourcesFor(const MeshState& mesh, const Registry& registry, const NodeInfo& node,
+                              const std::vector<std::string>& listenerNames, std::string& error,
+                              std::vector<std::string>& notes);
   std::shared_ptr<const Template> sidecarTemplate(const MeshState& mesh, const Registry& registry,
                                                   const NodeInfo& node);
 

@@ -93,15 +93,16 @@ TEST(LoaderWarningsTest, ParentRefsThatDoNotAttach) {
   EXPECT_TRUE(result.snapshot->listeners[0].routes.routes.empty());
   std::vector<std::string> messages;
   for (const LoadError& warning : result.warnings) messages.push_back(warning.message);
-  EXPECT_EQ(messages, (std::vector<std::string>{
-                          "HTTPRoute is not attached to any Listener",
-                          "parentRef gateway.networking.k8s.io/Gateway default/my-gateway ignored: "
-                          "trellis-proxy attaches HTTPRoutes to trellis.dev Listeners and to Services only",
-                          "Listener default/nope not found; the route is not attached to it",
-                          "route not attached to Listener default/web: its port is 80, not 8080",
-                          "route not attached to Listener default/web: sectionName https does not "
-                          "name it",
-                      }))
+  EXPECT_EQ(messages,
+            (std::vector<std::string>{
+                "HTTPRoute is not attached to any Listener",
+                "parentRef gateway.networking.k8s.io/Gateway default/my-gateway ignored: "
+                "trellis-proxy attaches HTTPRoutes to trellis.dev Listeners and to Services only",
+                "Listener default/nope not found; the route is not attached to it",
+                "route not attached to Listener default/web: its port is 80, not 8080",
+                "route not attached to Listener default/web: sectionName https does not "
+                "name it",
+            }))
       << describe(result);
   EXPECT_EQ(result.warnings[0].line, 11);  // the route's document
 }
