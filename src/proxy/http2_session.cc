@@ -1,8 +1,8 @@
 #include "proxy/http2_session.h"
 
 #include "common/logging.h"
+#include "http/http2/pump.h"
 #include "proxy/http2_exchange.h"
-#include "proxy/http2_pump.h"
 
 namespace trellis::proxy {
 namespace {
@@ -99,13 +99,13 @@ bool Http2Session::refreshConfig() {
 void Http2Session::onConnectionEvent(Connection& /*connection*/, uint32_t events) {
   if (closed_) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    PumpResult result = pumpIn(*down_, *codec_);
+    http2::PumpResult result = http2::pumpIn(*down_, *codec_);
     if (closed_) return;
-    if (result == PumpResult::Error || result == PumpResult::PeerClosed) {
+    if (result == http2::PumpResult::Error || result == http2::PumpResult::PeerClosed) {
       close();
       return;
     }
-    if (result == PumpResult::ProtocolError) {
+    if (result == http2::PumpResult::ProtocolError) {
       // The GOAWAY with the error code is queued: try to deliver it, then close.
       flush();
       close();
@@ -117,7 +117,7 @@ void Http2Session::onConnectionEvent(Connection& /*connection*/, uint32_t events
 
 void Http2Session::flush() {
   if (closed_) return;
-  if (!pumpOut(*down_, *codec_, scratch_, kSocketHighWater)) {
+  if (!http2::pumpOut(*down_, *codec_, scratch_, kSocketHighWater)) {
     close();
     return;
   }

@@ -5,7 +5,7 @@
 #include "common/connection.h"
 #include "common/socket.h"
 #include "http/http2/http2_connection.h"
-#include "proxy/http2_pump.h"
+#include "http/http2/pump.h"
 
 namespace trellis::proxy {
 namespace {
@@ -179,15 +179,15 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
       }
       connectTimer_.cancel();
     }
-    PumpResult result = pumpIn(socket_, codec_);
+    http2::PumpResult result = http2::pumpIn(socket_, codec_);
     if (dead_) return;
-    if (result != PumpResult::Ok) {
-      if (result == PumpResult::ProtocolError) {
-        pumpOut(socket_, codec_, scratch_, kSocketHighWater);  // the GOAWAY, if it fits
+    if (result != http2::PumpResult::Ok) {
+      if (result == http2::PumpResult::ProtocolError) {
+        http2::pumpOut(socket_, codec_, scratch_, kSocketHighWater);  // the GOAWAY, if it fits
       }
       clusterStats_.resets.inc();
-      fail(result == PumpResult::ProtocolError ? UpstreamFailure::BadResponse
-                                               : UpstreamFailure::Reset);
+      fail(result == http2::PumpResult::ProtocolError ? UpstreamFailure::BadResponse
+                                                      : UpstreamFailure::Reset);
       return;
     }
     flush();
@@ -276,7 +276,7 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
 
   void flush() {
     if (dead_ || socket_.connecting()) return;
-    if (!pumpOut(socket_, codec_, scratch_, kSocketHighWater)) {
+    if (!http2::pumpOut(socket_, codec_, scratch_, kSocketHighWater)) {
       clusterStats_.resets.inc();
       fail(UpstreamFailure::Reset);
       return;

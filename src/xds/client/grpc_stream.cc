@@ -1,5 +1,7 @@
 #include "xds/client/grpc_stream.h"
 
+#include "http/http2/pump.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -138,18 +140,9 @@ void GrpcStream::flush() {
     scheduleFlush();
     return;
   }
-  while (codec_.wantWrite() && socket_->pendingBytes() < kSocketHighWater) {
-    scratch_.clear();
-    if (codec_.drainOutput(scratch_, kSocketHighWater) == 0) break;
-    if (!socket_->send(scratch_.view())) {
-      int error = errno;
-      scratch_.clear();
-      fail("write to " + options_.address.toString() + ": " + errnoText(error));
-      return;
-    }
+  if (!http2::pumpOut(*socket_, codec_, scratch_, kSocketHighWater)) {
+    fail("write to " + options_.address.toString() + ": " + errnoText(errno));
   }
-  scratch_.clear();
-  scratch_.shrinkIfEmpty();
 }
 
 void GrpcStream::fail(const std::string& reason, bool notify) {
@@ -177,32 +170,24 @@ void GrpcStream::onConnectionEvent(Connection& /*connection*/, uint32_t events) 
     handler_.onConnected();
     if (closed_) return;
   }
-  for (;;) {
-    Buffer& in = socket_->in();
-    if (!in.empty()) {
-      inReceive_ = true;
-      size_t used = codec_.receive(in.data(), in.size());
-      inReceive_ = false;
-      in.clear();
-      if (closed_) return;
-      if (used == http2::Http2Connection::kFatal) {
-        fail("HTTP/2 protocol error from the server (sent GOAWAY " +
-             std::string(http2::errorCodeName(codec_.fatalErrorCode())) + ")");
-        return;
-      }
-    }
-    if (!socket_->readReady()) break;
-    auto result = socket_->read(size_t{64} * 1024);
-    if (result == Connection::ReadResult::Again) break;
-    if (result == Connection::ReadResult::Error) {
-      fail("read from " + options_.address.toString() + ": " + errnoText(errno));
+  inReceive_ = true;  // the codec's callbacks run inside pumpIn
+  const http2::PumpResult result = http2::pumpIn(*socket_, codec_);
+  const int readError = errno;
+  inReceive_ = false;
+  if (closed_) return;
+  switch (result) {
+    case http2::PumpResult::Ok:
+      break;
+    case http2::PumpResult::ProtocolError:
+      fail("HTTP/2 protocol error from the server (sent GOAWAY " +
+           std::string(http2::errorCodeName(codec_.fatalErrorCode())) + ")");
       return;
-    }
-    if (result == Connection::ReadResult::Eof) {
-      if (!socket_->in().empty()) continue;
+    case http2::PumpResult::Error:
+      fail("read from " + options_.address.toString() + ": " + errnoText(readError));
+      return;
+    case http2::PumpResult::PeerClosed:
       fail("connection closed by the server");
       return;
-    }
   }
   flush();
   if (!closed_ && codec_.closing()) fail("HTTP/2 connection closed");

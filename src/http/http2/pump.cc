@@ -1,14 +1,14 @@
-#include "proxy/http2_pump.h"
+#include "http/http2/pump.h"
 
-namespace trellis::proxy {
+namespace trellis::http2 {
 
-PumpResult pumpIn(Connection& connection, http2::Http2Connection& codec) {
+PumpResult pumpIn(Connection& connection, Http2Connection& codec) {
   for (;;) {
     Buffer& in = connection.in();
     if (!in.empty()) {
       size_t used = codec.receive(in.data(), in.size());
       in.clear();
-      if (used == http2::Http2Connection::kFatal) return PumpResult::ProtocolError;
+      if (used == Http2Connection::kFatal) return PumpResult::ProtocolError;
     }
     if (!connection.readReady()) return PumpResult::Ok;
     auto result = connection.read(size_t{64} * 1024);
@@ -21,8 +21,7 @@ PumpResult pumpIn(Connection& connection, http2::Http2Connection& codec) {
   }
 }
 
-bool pumpOut(Connection& connection, http2::Http2Connection& codec, Buffer& scratch,
-             size_t highWater) {
+bool pumpOut(Connection& connection, Http2Connection& codec, Buffer& scratch, size_t highWater) {
   while (codec.wantWrite() && connection.pendingBytes() < highWater) {
     scratch.clear();
     if (codec.drainOutput(scratch, highWater) == 0) break;
@@ -33,4 +32,4 @@ bool pumpOut(Connection& connection, http2::Http2Connection& codec, Buffer& scra
   return true;
 }
 
-}  // namespace trellis::proxy
+}  // namespace trellis::http2
