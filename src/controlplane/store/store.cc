@@ -137,7 +137,7 @@ int64_t Store::revision() {
   return s.step() == SQLITE_ROW ? s.integer(0) : 0;
 }
 
-ApplyResult Store::apply(const std::vector<Change>& changes) {
+ApplyResult Store::apply(const std::vector<Change>& changes, bool dryRun) {
   ApplyResult result;
   std::string error;
   if (!exec(db_, "BEGIN IMMEDIATE", error)) {
@@ -205,7 +205,7 @@ ApplyResult Store::apply(const std::vector<Change>& changes) {
   Statement bump(db_, "UPDATE meta SET value = ?1 WHERE key = 'revision'");
   bump.bind(1, revision);
   if (bump.step() != SQLITE_DONE) return fail("store: " + bump.error());
-  if (!exec(db_, "COMMIT", error)) return fail("store: " + error);
+  if (!exec(db_, dryRun ? "ROLLBACK" : "COMMIT", error)) return fail("store: " + error);
   result.ok = true;
   result.revision = revision;
   return result;

@@ -65,8 +65,9 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  /// Applies every change or none (one transaction).
-  ApplyResult apply(const std::vector<Change>& changes);
+  /// Applies every change or none (one transaction). A dry run reports the same outcomes (and
+  /// conflicts) and the revision it would reach, then rolls back.
+  ApplyResult apply(const std::vector<Change>& changes, bool dryRun = false);
 
   std::optional<StoredResource> get(const ResourceKey& key);
   /// Every resource, or those of one kind and/or namespace (empty = any), ordered by key.

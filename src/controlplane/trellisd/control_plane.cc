@@ -133,10 +133,10 @@ bool ControlPlane::reloadMesh(std::string& error) {
 }
 
 WriteReport ControlPlane::commit(const std::vector<Change>& changes,
-                                 const ValidationResult& validation) {
+                                 const ValidationResult& validation, bool dryRun) {
   WriteReport report;
   report.warnings = validation.warnings;
-  ApplyResult result = store_->apply(changes);
+  ApplyResult result = store_->apply(changes, dryRun);
   report.revision = result.revision;
   if (!result.ok) {
     report.result = result.conflict ? WriteReport::Result::Conflict : WriteReport::Result::Invalid;
@@ -168,9 +168,10 @@ WriteReport ControlPlane::commit(const std::vector<Change>& changes,
         break;
     }
     if (auto stored = store_->get(changes[i].key)) item.resourceVersion = stored->resourceVersion;
+    if (dryRun) item.outcome += " (dry run)";
     report.items.push_back(std::move(item));
   }
-  if (changed) {
+  if (changed && !dryRun) {
     std::string error;
     if (!reloadMesh(error)) {
       // Validated before storing, so this means a bug; keep serving the previous mesh.
@@ -196,27 +197,7 @@ WriteReport ControlPlane::apply(const std::vector<SourceFile>& files, bool dryRu
     changes.push_back(
         Change{Change::Op::Put, document.key, document.text, document.resourceVersion});
   }
-  if (!dryRun) return commit(changes, validation);
-
-  WriteReport report;
-  report.warnings = std::move(validation.warnings);
-  report.revision = store_->revision();
-  for (const Change& change : changes) {
-    auto current = store_->get(change.key);
-    if (change.expectedVersion &&
-        *change.expectedVersion != (current ? current->resourceVersion : 0)) {
-      report.result = WriteReport::Result::Conflict;
-      report.message = fmt::format("{} changed since version {} was read", keyText(change.key),
-                                   *change.expectedVersion);
-      return report;
-    }
-    std::string outcome = !current                               ? "created"
-                          : current->document == change.document ? "unchanged"
-                                                                 : "configured";
-    report.items.push_back(
-        {change.key, outcome + " (dry run)", current ? current->resourceVersion : 0});
-  }
-  return report;
+  return commit(changes, validation, dryRun);
 }
 
 WriteReport ControlPlane::remove(const ResourceKey& key, std::optional<int64_t> expectedVersion) {

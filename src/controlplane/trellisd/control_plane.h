@@ -89,7 +89,8 @@ class ControlPlane final : public AdsServer::Hooks {
                       const std::vector<std::string>& names) override;
 
  private:
-  WriteReport commit(const std::vector<Change>& changes, const ValidationResult& validation);
+  WriteReport commit(const std::vector<Change>& changes, const ValidationResult& validation,
+                     bool dryRun = false);
   bool reloadMesh(std::string& error);
   /// Instances stored before a restart come back in their grace period.
   void restoreRegistry();

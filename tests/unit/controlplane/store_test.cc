@@ -171,5 +171,17 @@ TEST_F(StoreTest, AnEmptyStoreFileIsRefusedNotTakenForANewMesh) {
   EXPECT_NE(error.find("store.db: the file is empty"), std::string::npos) << error;
 }
 
+TEST_F(StoreTest, ADryRunReportsOutcomesAndConflictsAndWritesNothing) {
+  auto store = open();
+  ASSERT_TRUE(store->apply({put(route_, "v1")}).ok);
+  auto dry = store->apply({put(route_, "v2"), put(service_, "s1")}, true);
+  ASSERT_TRUE(dry.ok) << dry.error;
+  EXPECT_EQ(dry.outcomes, (std::vector<Outcome>{Outcome::Updated, Outcome::Created}));
+  EXPECT_EQ(store->revision(), 1);
+  EXPECT_EQ(store->get(route_)->document, "v1");
+  EXPECT_FALSE(store->get(service_).has_value());
+  EXPECT_TRUE(store->apply({put(route_, "v3", 7)}, true).conflict);
+}
+
 }  // namespace
 }  // namespace trellis::controlplane
