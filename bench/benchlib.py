@@ -2,6 +2,8 @@
 CPU and memory meters read from /proc, waiting with a timeout, and keep-alive HTTP/1.1 requests
 on raw sockets. Standard library only."""
 
+import datetime
+import json
 import os
 import signal
 import socket
@@ -20,6 +22,21 @@ class BenchError(Exception):
 
 def log(message):
     print(message, file=sys.stderr, flush=True)
+
+
+def write_results(results, prefix, json_out=None):
+    """Writes `results` as JSON to `json_out`, or to bench/results/<prefix>-<timestamp>.json;
+    prints and returns the path."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = json_out or os.path.join(
+        repo, "bench", "results",
+        f"{prefix}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+        f.write("\n")
+    print(f"\nraw results: {os.path.relpath(path)}")
+    return path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ Standard library only.
 """
 
 import argparse
-import datetime
 import glob
 import json
 import os
@@ -35,7 +34,7 @@ import http2_bench
 import xds_bench
 from benchlib import (BODY_PATH, LOAD_CPU, PROXY_CPU, BenchError, CpuBusyMeter, CpuMeter,
                       Processes, child_pids, free_port, log, read_response, read_text,
-                      request_bytes, rss_bytes, serves, wait_for)
+                      request_bytes, rss_bytes, serves, wait_for, write_results)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "bench", "configs")
@@ -722,14 +721,7 @@ def main():
         http2_rows = http2_bench.summarize(results["http2"])
         http2_bench.print_table(http2_rows)
         results["http2"]["summary"] = http2_rows
-    path = args.json_out or os.path.join(
-        REPO, "bench", "results",
-        f"bench-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
-    print(f"\nraw results: {os.path.relpath(path)}")
+    write_results(results, "bench", args.json_out)
     print("note: a shared, noisy machine; compare the ratios within one run, not runs with "
           "each other.")
     failed = [name for name, row in rows.items() if row["error"]]

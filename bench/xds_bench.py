@@ -15,7 +15,6 @@ docs/benchmark.md ("Control-plane scale") for what each number means. Standard l
 """
 
 import argparse
-import datetime
 import http.client
 import json
 import os
@@ -29,7 +28,7 @@ import tempfile
 import time
 
 from benchlib import (LOAD_CPU, PROXY_CPU, BenchError, Processes, cpu_seconds, log, read_text,
-                      rss_bytes, wait_for)
+                      rss_bytes, wait_for, write_results)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHOP = os.path.join(REPO, "examples", "shop")
@@ -495,14 +494,7 @@ def run_and_report(args):
         log(f"error: {error}")
         return 1
     report(results)
-    path = args.json_out or os.path.join(
-        REPO, "bench", "results",
-        f"xds-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
-    print(f"\nraw results: {os.path.relpath(path)}")
+    write_results(results, "xds", args.json_out)
     return 0
 
 
