@@ -159,8 +159,10 @@ class ForwardingTest(ProxyTestCase):
         self.assertNotIn("Socket errors", out)
         requests = int(re.search(r"(\d+) requests in", out).group(1))
         self.assertGreater(requests, 100)
-        self.assertGreaterEqual(self.proxy.metric("trellis_http_requests_total",
-                                                  code_class="2xx"), requests)
+        # A stat is recorded as its exchange finishes, a moment after wrk saw the response.
+        counted = self.proxy.wait_metric("trellis_http_requests_total",
+                                         lambda value: value >= requests, code_class="2xx")
+        self.assertGreaterEqual(counted, requests)
 
 
 class Http10UpstreamTest(ProxyTestCase):
