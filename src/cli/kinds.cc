@@ -40,6 +40,8 @@ const std::vector<KindInfo>& knownKinds() {
       {"Workload", "workloads", {"workload", "workloads", "wl"}},
       {"HTTPRoute", "httproutes", {"httproute", "httproutes", "hr"}},
       {"GRPCRoute", "grpcroutes", {"grpcroute", "grpcroutes", "gr"}},
+      {"BackendPolicy", "backendpolicies", {"backendpolicy", "backendpolicies", "bp"}},
+      {"RoutePolicy", "routepolicies", {"routepolicy", "routepolicies", "rp"}},
   };
   return kinds;
 }

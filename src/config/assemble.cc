@@ -1,6 +1,6 @@
-// Resolves references between resources and builds the Snapshot: Services become clusters,
-// HTTPRoutes and GRPCRoutes are flattened into per-match RouteRules and attached to their
-// Listeners.
+// Resolves references between resources and builds the Snapshot: Services become clusters (with
+// their BackendPolicies), HTTPRoutes and GRPCRoutes are flattened into per-match RouteRules (with
+// their RoutePolicies) and attached to their Listeners.
 
 #include <fmt/format.h>
 
@@ -9,6 +9,7 @@
 #include <set>
 #include <tuple>
 
+#include "config/policy_attach.h"
 #include "config/resources.h"
 
 namespace trellis::config {
@@ -73,7 +74,8 @@ class Resolver {
   std::map<std::string, const ServiceDef*> byName_;
 };
 
-void buildClusters(const std::vector<ServiceDef>& services, Snapshot& snapshot) {
+void buildClusters(const std::vector<ServiceDef>& services, PolicyAttacher& policies,
+                   Snapshot& snapshot) {
   for (const ServiceDef& service : services) {
     for (const auto& port : service.ports) {
       if (port.port == 0) continue;  // invalid, already reported
@@ -84,6 +86,7 @@ void buildClusters(const std::vector<ServiceDef>& services, Snapshot& snapshot) 
         cluster.endpoints.push_back(
             Endpoint{endpoint.address, endpoint.port.value_or(port.targetPort), endpoint.weight});
       }
+      policies.apply(service, cluster);
       snapshot.clusters.emplace(cluster.name, std::move(cluster));
     }
   }
@@ -322,6 +325,15 @@ size_t approximateBytes(const std::vector<RouteRule>& rules) {
     }
     for (const WeightedBackend& backend : rule.backends) add(backend.cluster);
     for (const RequestMirror& mirror : rule.mirrors) add(mirror.cluster);
+    if (rule.retry) bytes += rule.retry->retriableStatusCodes.size() * sizeof(uint16_t);
+    if (rule.fault) {
+      for (const ValueMatch& match : rule.fault->headers) {
+        bytes += sizeof(ValueMatch);
+        add(match.name);
+        add(match.value);
+      }
+    }
+    if (rule.rateLimit) add(rule.rateLimit->header);
   }
   return bytes;
 }
@@ -331,7 +343,8 @@ size_t approximateBytes(const std::vector<RouteRule>& rules) {
 std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& diagnostics) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->source = diagnostics.file();
-  buildClusters(resources.services, *snapshot);
+  PolicyAttacher policies(resources, diagnostics);
+  buildClusters(resources.services, policies, *snapshot);
   Resolver resolver(resources.services, diagnostics);
   buildListeners(resources.listeners, resolver, diagnostics, *snapshot);
   std::set<std::string> services;
@@ -346,6 +359,7 @@ std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& di
     const RouteDef& route = resources.routes[order];
     std::vector<RouteRule> rules =
         flattenRules(route, static_cast<uint32_t>(order), resolver, diagnostics);
+    policies.apply(route, rules);
     // Flattening copied each rule's filters once per match; attaching copies all per listener.
     size_t copyBytes = approximateBytes(rules);
     if (!diagnostics.charge(copyBytes, route.meta.at)) break;

@@ -1,5 +1,7 @@
 #include "config/dump.h"
 
+#include <fmt/format.h>
+
 #include "config/syntax.h"
 
 namespace trellis::config {
@@ -71,6 +73,68 @@ json pathModifier(PathRewriteType type, const std::string& path) {
   return {{"type", rewriteName(type)}, {"value", path}};
 }
 
+// A share in parts per million as the percentage it was written as (125000 → 12.5).
+json percentage(uint32_t perMillion) {
+  if (perMillion % 10000 == 0) return perMillion / 10000;
+  return perMillion / 10000.0;
+}
+
+json rateLimitJson(const LocalRateLimit& limit, const char* unit) {
+  json out = {{unit, limit.tokensPerFill},
+              {"per", syntax::formatDuration(limit.fillInterval)},
+              {"burst", limit.maxTokens}};
+  if (limit.key == LocalRateLimit::Key::Header) out["by"] = {{"header", limit.header}};
+  if (limit.key == LocalRateLimit::Key::SourceIp) out["by"] = {{"sourceIP", true}};
+  return out;
+}
+
+json retryJson(const RetryPolicy& retry) {
+  json retryOn = json::array();
+  for (const auto& token : syntax::kRetryOnTokens) {
+    if ((retry.retryOn & token.bit) != 0) retryOn.push_back(token.name);
+  }
+  json out = {{"attempts", retry.numRetries},
+              {"retryOn", std::move(retryOn)},
+              {"backoff",
+               {{"baseInterval", syntax::formatDuration(retry.backoffBase)},
+                {"maxInterval", syntax::formatDuration(retry.backoffMax)}}}};
+  if (!retry.retriableStatusCodes.empty()) {
+    out["retriableStatusCodes"] = retry.retriableStatusCodes;
+  }
+  if (retry.retriableGrpcStatuses != 0) {
+    json statuses = json::array();
+    for (uint32_t code = 0; code < 32; ++code) {
+      if ((retry.retriableGrpcStatuses & (1u << code)) != 0) {
+        statuses.push_back(syntax::grpcStatusName(code));
+      }
+    }
+    out["retriableGrpcStatuses"] = std::move(statuses);
+  }
+  if (retry.perTryTimeout.count() != 0) {
+    out["perTryTimeout"] = syntax::formatDuration(retry.perTryTimeout);
+  }
+  if (retry.retryNonIdempotent) out["retryNonIdempotent"] = true;
+  return out;
+}
+
+json faultJson(const FaultInjection& fault) {
+  json out = json::object();
+  if (fault.delayPerMillion != 0 || fault.delay.count() != 0) {
+    out["delay"] = {{"fixedDelay", syntax::formatDuration(fault.delay)},
+                    {"percentage", percentage(fault.delayPerMillion)}};
+  }
+  if (fault.abortHttpStatus != 0 || fault.abortGrpcStatus >= 0) {
+    json abort = {{"percentage", percentage(fault.abortPerMillion)}};
+    if (fault.abortHttpStatus != 0) abort["httpStatus"] = fault.abortHttpStatus;
+    if (fault.abortGrpcStatus >= 0) {
+      abort["grpcStatus"] = syntax::grpcStatusName(static_cast<uint32_t>(fault.abortGrpcStatus));
+    }
+    out["abort"] = std::move(abort);
+  }
+  if (!fault.headers.empty()) out["headers"] = valueMatches(fault.headers);
+  return out;
+}
+
 json ruleJson(const RouteRule& rule) {
   json match = {
       {"path", {{"type", pathMatchName(rule.match.path.type)}, {"value", rule.match.path.value}}},
@@ -105,6 +169,17 @@ json ruleJson(const RouteRule& rule) {
     out["backends"].push_back({{"cluster", backend.cluster}, {"weight", backend.weight}});
   }
   if (rule.maxRequestBodyBytes) out["maxRequestBodyBytes"] = *rule.maxRequestBodyBytes;
+  if (rule.timeouts != RouteTimeouts{}) {
+    json timeouts = json::object();
+    const RouteTimeouts& t = rule.timeouts;
+    if (t.request.count() != 0) timeouts["request"] = syntax::formatDuration(t.request);
+    if (t.perTry.count() != 0) timeouts["perTry"] = syntax::formatDuration(t.perTry);
+    if (t.streamIdle.count() != 0) timeouts["streamIdle"] = syntax::formatDuration(t.streamIdle);
+    out["timeouts"] = std::move(timeouts);
+  }
+  if (rule.retry) out["retry"] = retryJson(*rule.retry);
+  if (rule.fault) out["fault"] = faultJson(*rule.fault);
+  if (rule.rateLimit) out["rateLimit"] = rateLimitJson(*rule.rateLimit, "requests");
   return out;
 }
 
@@ -134,6 +209,9 @@ json listenerJson(const Listener& listener) {
   if (listener.protocol == ListenerProtocol::Auto) {
     out["detectTimeout"] = syntax::formatDuration(listener.detectTimeout);
   }
+  if (listener.connectionRateLimit) {
+    out["connectionRateLimit"] = rateLimitJson(*listener.connectionRateLimit, "connections");
+  }
   if (!listener.servesHttp()) return out;
   const HttpLimits& http = listener.http;
   const Http2Limits& http2 = http.http2;
@@ -145,6 +223,7 @@ json listenerJson(const Listener& listener) {
                  {"headerTimeout", syntax::formatDuration(http.headerTimeout)},
                  {"idleTimeout", syntax::formatDuration(http.idleTimeout)},
                  {"drainTimeout", syntax::formatDuration(http.drainTimeout)},
+                 {"streamIdleTimeout", syntax::formatDuration(http.streamIdleTimeout)},
                  {"http2",
                   {{"maxConcurrentStreams", http2.maxConcurrentStreams},
                    {"initialStreamWindowSize", http2.initialStreamWindowSize},
@@ -161,6 +240,71 @@ json listenerJson(const Listener& listener) {
   }
   out["routes"] = std::move(routes);
   return out;
+}
+
+json outlierDetectionJson(const OutlierDetection& od) {
+  json out = {{"consecutive5xx", od.consecutive5xx},
+              {"consecutiveGatewayErrors", od.consecutiveGatewayErrors},
+              {"consecutiveLocalOriginFailures", od.consecutiveLocalOriginFailures},
+              {"interval", syntax::formatDuration(od.interval)},
+              {"baseEjectionTime", syntax::formatDuration(od.baseEjectionTime)},
+              {"maxEjectionTime", syntax::formatDuration(od.maxEjectionTime)},
+              {"maxEjectionPercent", od.maxEjectionPercent}};
+  if (od.successRateStdevFactor != 0) {
+    out["successRate"] = {{"minimumHosts", od.successRateMinimumHosts},
+                          {"requestVolume", od.successRateRequestVolume},
+                          {"stdevFactor", od.successRateStdevFactor}};
+  }
+  return out;
+}
+
+json healthCheckJson(const HealthCheck& check) {
+  json out = {{"interval", syntax::formatDuration(check.interval)},
+              {"timeout", syntax::formatDuration(check.timeout)},
+              {"unhealthyThreshold", check.unhealthyThreshold},
+              {"healthyThreshold", check.healthyThreshold}};
+  switch (check.type) {
+    case HealthCheck::Type::Http: {
+      json statuses = json::array();
+      for (const auto& [from, to] : check.expectedStatuses) {
+        statuses.push_back(from == to ? std::to_string(from) : fmt::format("{}-{}", from, to));
+      }
+      out["http"] = {{"path", check.path}, {"expectedStatuses", std::move(statuses)}};
+      if (!check.host.empty()) out["http"]["host"] = check.host;
+      break;
+    }
+    case HealthCheck::Type::Grpc:
+      out["grpc"] = {{"service", check.grpcService}};
+      break;
+    case HealthCheck::Type::Tcp:
+      out["tcp"] = json::object();
+      break;
+  }
+  return out;
+}
+
+// BackendPolicy settings, where they differ from the defaults.
+void addResilience(const Cluster& cluster, json& out) {
+  if (cluster.circuitBreaker != CircuitBreaker{}) {
+    const CircuitBreaker& cb = cluster.circuitBreaker;
+    out["circuitBreaker"] = {{"maxConnections", cb.maxConnections},
+                             {"maxPendingRequests", cb.maxPendingRequests},
+                             {"maxRequests", cb.maxRequests},
+                             {"maxRetries", cb.maxRetries}};
+  }
+  if (cluster.retryBudget != RetryBudget{}) {
+    out["retryBudget"] = {{"percent", cluster.retryBudget.percent},
+                          {"minRetriesPerSecond", cluster.retryBudget.minRetriesPerSecond},
+                          {"window", syntax::formatDuration(cluster.retryBudget.window)}};
+  }
+  if (cluster.outlierDetection) {
+    out["outlierDetection"] = outlierDetectionJson(*cluster.outlierDetection);
+  }
+  if (cluster.healthCheck) out["healthCheck"] = healthCheckJson(*cluster.healthCheck);
+  if (cluster.healthyPanicThreshold != Cluster{}.healthyPanicThreshold) {
+    out["healthyPanicThreshold"] = cluster.healthyPanicThreshold;
+  }
+  if (cluster.rateLimit) out["rateLimit"] = rateLimitJson(*cluster.rateLimit, "requests");
 }
 
 json clusterJson(const Cluster& cluster) {
@@ -196,6 +340,7 @@ json clusterJson(const Cluster& cluster) {
     out["endpoints"].push_back(
         {{"address", endpoint.host}, {"port", endpoint.port}, {"weight", endpoint.weight}});
   }
+  addResilience(cluster, out);
   return out;
 }
 

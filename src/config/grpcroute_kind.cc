@@ -157,8 +157,13 @@ RuleDef parseRule(Scope& scope, const Value& value, const std::string& routeName
   }
   Value name = object->get("name");
   if (auto text = scope.string(name, 253)) {
-    if (scope.check(name, syntax::checkDnsSubdomain(*text)) && !ruleNames.insert(*text).second) {
-      scope.error(name, fmt::format("rule name {} must be unique within the route", quote(*text)));
+    if (scope.check(name, syntax::checkDnsSubdomain(*text))) {
+      if (ruleNames.insert(*text).second) {
+        rule.name = *text;
+      } else {
+        scope.error(name,
+                    fmt::format("rule name {} must be unique within the route", quote(*text)));
+      }
     }
   }
   if (Value field = object->get("sessionPersistence"); field.present) {

@@ -1,5 +1,5 @@
 // gateway.networking.k8s.io/v1 HTTPRoute: parentRefs, hostnames, rules (matches, filters,
-// backendRefs, timeouts), validated as the Gateway API CRD and its CEL rules do.
+// backendRefs, timeouts, retry), validated as the Gateway API CRD and its CEL rules do.
 
 #include <fmt/format.h>
 #include <re2/re2.h>
@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "config/httproute_filters.h"
+#include "config/policy_parts.h"
 #include "config/resources.h"
 #include "config/route_parts.h"
 #include "config/syntax.h"
@@ -122,8 +123,9 @@ RouteMatch parseMatch(Scope& scope, const Value& value) {
   return match;
 }
 
-// Gateway API timeouts: validated, not yet applied (the model has no field for them).
-void parseTimeouts(Scope& scope, const Value& value) {
+// Gateway API timeouts: `request` bounds the whole exchange (retries included), `backendRequest`
+// each attempt. "0s" means no timeout.
+void parseTimeouts(Scope& scope, const Value& value, RouteTimeouts& out) {
   auto timeouts = scope.object(value, {"request", "backendRequest"});
   if (!timeouts) return;
   Value backendValue = timeouts->get("backendRequest");
@@ -132,6 +134,25 @@ void parseTimeouts(Scope& scope, const Value& value) {
   if (request && backend && request->count() != 0 && *backend > *request) {
     scope.error(backendValue, "backendRequest timeout cannot be longer than request timeout");
   }
+  if (request) out.request = *request;
+  if (backend) out.perTry = *backend;
+}
+
+// Gateway API HTTPRouteRetry (GEP-1731): retry connection errors, and the listed response codes.
+std::optional<RetryPolicy> parseRetry(Scope& scope, const Value& value) {
+  auto retry = scope.object(value, {"codes", "attempts", "backoff"});
+  if (!retry) return std::nullopt;
+  RetryPolicy policy;
+  policy.retryOn = kRetryConnectFailure | kRetryReset | kRetryRefusedStream;
+  policy.retriableStatusCodes = parseStatusCodes(scope, retry->get("codes"), 400, 32);
+  if (auto attempts = scope.integer(retry->get("attempts"), 0, 100)) {
+    policy.numRetries = static_cast<uint32_t>(*attempts);
+  }
+  if (auto backoff = scope.duration(retry->get("backoff"), Duration(1), Duration(60000))) {
+    policy.backoffBase = *backoff;
+    policy.backoffMax = defaultBackoffMax(*backoff);
+  }
+  return policy;
 }
 
 RuleDef parseRule(Scope& scope, const Value& value, const std::string& routeNamespace,
@@ -146,13 +167,17 @@ RuleDef parseRule(Scope& scope, const Value& value, const std::string& routeName
   }
   Value name = object->get("name");
   if (auto text = scope.string(name, 253)) {
-    if (scope.check(name, syntax::checkDnsSubdomain(*text)) && !ruleNames.insert(*text).second) {
-      scope.error(name, fmt::format("rule name {} must be unique within the route", quote(*text)));
+    if (scope.check(name, syntax::checkDnsSubdomain(*text))) {
+      if (ruleNames.insert(*text).second) {
+        rule.name = *text;
+      } else {
+        scope.error(name,
+                    fmt::format("rule name {} must be unique within the route", quote(*text)));
+      }
     }
   }
-  for (std::string_view unsupported : {"retry", "sessionPersistence"}) {
-    Value field = object->get(unsupported);
-    if (field.present) scope.error(field, "is not supported by trellis-proxy yet");
+  if (Value field = object->get("sessionPersistence"); field.present) {
+    scope.error(field, "is not supported by trellis-proxy yet");
   }
 
   Value matchesValue = object->get("matches");
@@ -170,7 +195,8 @@ RuleDef parseRule(Scope& scope, const Value& value, const std::string& routeName
       rule.backends.push_back(std::move(*ref));
     }
   }
-  parseTimeouts(scope, object->get("timeouts"));
+  parseTimeouts(scope, object->get("timeouts"), rule.actions.timeouts);
+  rule.actions.retry = parseRetry(scope, object->get("retry"));
 
   if (filters.redirectAt && backendRefs.present && backendRefs.node.IsSequence() &&
       backendRefs.node.size() > 0) {

@@ -1,7 +1,9 @@
-// trellis.dev/v1alpha1 Listener: an address:port with HTTP limits, or a TCP pass-through.
+// trellis.dev/v1alpha1 Listener: an address:port with HTTP limits, or a TCP pass-through (with
+// an optional rate limit on new connections).
 
 #include <fmt/format.h>
 
+#include "config/policy_parts.h"
 #include "config/resources.h"
 #include "config/syntax.h"
 
@@ -32,9 +34,9 @@ void parseHttp2(Scope& scope, const Value& value, Http2Limits& limits) {
 }
 
 void parseHttp(Scope& scope, const Value& value, HttpLimits& limits) {
-  auto http = scope.object(
-      value, {"maxRequestHeadersBytes", "maxHeaders", "maxUrlBytes", "maxRequestBodyBytes",
-              "bufferBytes", "headerTimeout", "idleTimeout", "drainTimeout", "http2"});
+  auto http = scope.object(value, {"maxRequestHeadersBytes", "maxHeaders", "maxUrlBytes",
+                                   "maxRequestBodyBytes", "bufferBytes", "headerTimeout",
+                                   "idleTimeout", "drainTimeout", "streamIdleTimeout", "http2"});
   if (!http) return;
   readLimit(scope, *http, "maxRequestHeadersBytes", 1024, 1 << 20, limits.maxRequestHeadersBytes);
   readLimit(scope, *http, "maxHeaders", 1, 10000, limits.maxHeaders);
@@ -47,6 +49,8 @@ void parseHttp(Scope& scope, const Value& value, HttpLimits& limits) {
   limits.idleTimeout = scope.duration(http->get("idleTimeout"), oneMs).value_or(limits.idleTimeout);
   limits.drainTimeout =
       scope.duration(http->get("drainTimeout"), oneMs).value_or(limits.drainTimeout);
+  limits.streamIdleTimeout =
+      scope.duration(http->get("streamIdleTimeout"), oneMs).value_or(limits.streamIdleTimeout);
   parseHttp2(scope, http->get("http2"), limits.http2);
 }
 
@@ -65,8 +69,8 @@ void parseListener(Scope& scope, ResourceMeta meta, const Value& specValue, Reso
   ListenerDef def;
   def.meta = std::move(meta);
   def.listener.name = def.meta.qualifiedName();
-  auto spec =
-      scope.object(specValue, {"address", "port", "protocol", "detectTimeout", "http", "tcp"});
+  auto spec = scope.object(specValue, {"address", "port", "protocol", "detectTimeout", "http",
+                                       "tcp", "connectionRateLimit"});
   if (spec) {
     Value address = spec->get("address");
     if (auto text = scope.string(address, 64)) {
@@ -110,6 +114,13 @@ void parseListener(Scope& scope, ResourceMeta meta, const Value& specValue, Reso
       parseTcp(scope, tcp, def);
     } else if (tcp.present) {
       scope.error(tcp, "is only valid with protocol TCP or AUTO");
+    }
+    Value rateLimit = spec->get("connectionRateLimit");
+    if (def.listener.servesTcp()) {
+      def.listener.connectionRateLimit =
+          parseRateLimit(scope, rateLimit, RateLimitForm::Connections);
+    } else if (rateLimit.present) {
+      scope.error(rateLimit, "is only valid with protocol TCP or AUTO");
     }
   }
   out.listeners.push_back(std::move(def));

@@ -23,7 +23,7 @@ namespace {
 constexpr std::string_view kGatewayApi = "gateway.networking.k8s.io/v1";
 constexpr std::string_view kTrellisApi = "trellis.dev/v1alpha1";
 
-enum class Kind { HttpRoute, GrpcRoute, Listener, Service, Workload };
+enum class Kind { HttpRoute, GrpcRoute, Listener, Service, Workload, BackendPolicy, RoutePolicy };
 
 struct KindInfo {
   std::string_view apiVersion;
@@ -32,9 +32,13 @@ struct KindInfo {
 };
 
 constexpr KindInfo kKinds[] = {
-    {kGatewayApi, "HTTPRoute", Kind::HttpRoute}, {kGatewayApi, "GRPCRoute", Kind::GrpcRoute},
-    {kTrellisApi, "Listener", Kind::Listener},   {kTrellisApi, "Service", Kind::Service},
+    {kGatewayApi, "HTTPRoute", Kind::HttpRoute},
+    {kGatewayApi, "GRPCRoute", Kind::GrpcRoute},
+    {kTrellisApi, "Listener", Kind::Listener},
+    {kTrellisApi, "Service", Kind::Service},
     {kTrellisApi, "Workload", Kind::Workload},
+    {kTrellisApi, "BackendPolicy", Kind::BackendPolicy},
+    {kTrellisApi, "RoutePolicy", Kind::RoutePolicy},
 };
 
 // Resolves apiVersion + kind, reporting unknown or mismatched ones.
@@ -207,6 +211,12 @@ class DocumentLoader {
         break;
       case Kind::Workload:
         parseWorkload(scope, std::move(resourceMeta), spec, target);
+        break;
+      case Kind::BackendPolicy:
+        parseBackendPolicy(scope, std::move(resourceMeta), spec, target);
+        break;
+      case Kind::RoutePolicy:
+        parseRoutePolicy(scope, std::move(resourceMeta), spec, target);
         break;
     }
   }

@@ -43,6 +43,75 @@ struct HashKey {
   std::string name;  // header name (lower case) or cookie name
 };
 
+// ---------------------------------------------------------------------------------------------
+// Resilience policies (docs/resilience.md). Defaults follow Envoy's where a user of Istio would
+// expect them; everything here is per proxy (shared by its workers).
+
+/// A token bucket: `tokensPerFill` tokens every `fillInterval`, holding at most `maxTokens`.
+/// Keyed buckets give each distinct key (header value, source address) its own bucket.
+struct LocalRateLimit {
+  uint32_t maxTokens = 0;  // burst; also the starting fill
+  uint32_t tokensPerFill = 0;
+  Duration fillInterval{1000};
+  enum class Key : uint8_t { None, Header, SourceIp };
+  Key key = Key::None;
+  std::string header;  // Key::Header: lower-case header name; requests without it share a bucket
+  bool operator==(const LocalRateLimit&) const = default;
+};
+
+/// Limits on what this proxy sends to one cluster at once; overflow fails fast with 503
+/// (`x-trellis-reason: upstream_overflow`). Field names and defaults are Envoy's thresholds.
+struct CircuitBreaker {
+  uint32_t maxConnections = 1024;      // upstream connections; beyond it requests wait (pending)
+  uint32_t maxPendingRequests = 1024;  // requests waiting for a connection
+  uint32_t maxRequests = 1024;         // requests in flight
+  uint32_t maxRetries = 1024;          // retries in flight (Envoy's default of 3 is a known trap)
+  bool operator==(const CircuitBreaker&) const = default;
+};
+
+/// Retries may be at most `percent` % of the requests sent to the cluster in the last `window`,
+/// and never fewer than `minRetriesPerSecond` × window (so that quiet services can retry at
+/// all). On by default: retries cannot turn a partial outage into a full one.
+struct RetryBudget {
+  uint32_t percent = 20;
+  uint32_t minRetriesPerSecond = 3;
+  Duration window{10000};
+  bool operator==(const RetryBudget&) const = default;
+};
+
+/// Passive health: endpoints that fail are ejected from load balancing for a while.
+struct OutlierDetection {
+  uint32_t consecutive5xx = 5;                  // 5xx responses and local-origin failures; 0 = off
+  uint32_t consecutiveGatewayErrors = 0;        // 502/503/504 and local-origin failures; 0 = off
+  uint32_t consecutiveLocalOriginFailures = 0;  // connect failures, resets, timeouts; 0 = off
+  Duration interval{10000};                     // success-rate sweep and un-ejection period
+  Duration baseEjectionTime{30000};             // × the number of times ejected
+  Duration maxEjectionTime{300000};
+  uint32_t maxEjectionPercent = 10;  // of the cluster's endpoints (at least one may be ejected)
+  // Success-rate outliers: each sweep, endpoints with at least `successRateRequestVolume`
+  // requests whose success rate is below mean − stdevFactor/1000 × stdev are ejected, when at
+  // least `successRateMinimumHosts` endpoints qualify. successRateStdevFactor 0 = off.
+  uint32_t successRateMinimumHosts = 5;
+  uint32_t successRateRequestVolume = 100;
+  uint32_t successRateStdevFactor = 0;
+  bool operator==(const OutlierDetection&) const = default;
+};
+
+/// Active health checking, done by the proxy for each endpoint of the cluster.
+struct HealthCheck {
+  enum class Type : uint8_t { Http, Grpc, Tcp };
+  Type type = Type::Http;
+  std::string path = "/healthz";  // Http
+  std::string host;               // Http: Host header; empty = the cluster's name
+  std::vector<std::pair<uint16_t, uint16_t>> expectedStatuses{{200, 299}};  // Http: [from, to]
+  std::string grpcService;  // Grpc: grpc.health.v1 service name ("" = the whole server)
+  Duration interval{5000};
+  Duration timeout{1000};
+  uint32_t unhealthyThreshold = 3;  // consecutive failures before unhealthy
+  uint32_t healthyThreshold = 2;    // consecutive successes before healthy again
+  bool operator==(const HealthCheck&) const = default;
+};
+
 /// A service port: the unit routes send traffic to. Name: "<namespace>/<service>:<port>".
 struct Cluster {
   std::string name;
@@ -59,6 +128,13 @@ struct Cluster {
   // since the client side of each exchange paces the stream anyway.
   uint32_t http2InitialStreamWindowSize = 256 * 1024;
   uint32_t http2ConnectionWindowSize = 4 * 1024 * 1024;
+  // Resilience (BackendPolicy).
+  CircuitBreaker circuitBreaker;
+  RetryBudget retryBudget;
+  std::optional<OutlierDetection> outlierDetection;
+  std::optional<HealthCheck> healthCheck;
+  uint32_t healthyPanicThreshold = 50;      // % healthy below which every endpoint takes traffic
+  std::optional<LocalRateLimit> rateLimit;  // requests sent to the cluster through this proxy
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -130,6 +206,51 @@ struct WeightedBackend {
   uint32_t weight = 1;
 };
 
+/// Retry conditions (bit set). Names are Envoy's `retry_on` tokens.
+enum RetryOn : uint32_t {
+  kRetryConnectFailure = 1u << 0,  // "connect-failure": refused, unreachable, connect timeout
+  kRetryReset = 1u << 1,           // "reset": connection lost or stream reset, no response head
+  kRetry5xx = 1u << 2,             // "5xx": any 5xx response, and connect failures and resets
+  kRetryGatewayError = 1u << 3,    // "gateway-error": 502/503/504, connect failures and resets
+  kRetryRetriable4xx = 1u << 4,    // "retriable-4xx": 409
+  kRetryRefusedStream = 1u << 5,   // "refused-stream": HTTP/2 REFUSED_STREAM
+  kRetryPerTryTimeout = 1u << 6,   // "per-try-timeout": an attempt ran out of its own timeout
+};
+
+struct RetryPolicy {
+  uint32_t numRetries = 1;  // attempts after the first
+  uint32_t retryOn = kRetryConnectFailure | kRetryRefusedStream;
+  std::vector<uint16_t> retriableStatusCodes;  // "retriable-status-codes"
+  uint32_t retriableGrpcStatuses = 0;          // bit (1 << code) per gRPC status, e.g. UNAVAILABLE
+  Duration perTryTimeout{0};                   // 0 = none (the request timeout still applies)
+  Duration backoffBase{25};                    // full-jitter exponential backoff
+  Duration backoffMax{250};
+  // Requests that may have reached the upstream (reset, 5xx, timeout) are retried only when
+  // their method is idempotent (RFC 9110 §9.2.2) or they are gRPC calls, unless this is set.
+  // Connect failures and refused streams never reached it and are always retriable.
+  bool retryNonIdempotent = false;
+  bool operator==(const RetryPolicy&) const = default;
+};
+
+/// Gateway API `timeouts` plus a stream idle timeout. 0 = none.
+struct RouteTimeouts {
+  Duration request{0};     // whole exchange, retries included: 504 upstream_request_timeout
+  Duration perTry{0};      // each upstream attempt (Gateway API backendRequest)
+  Duration streamIdle{0};  // no bytes either way for this long; 0 = the listener's
+  bool operator==(const RouteTimeouts&) const = default;
+};
+
+/// Fault injection: delay and/or abort a share of the requests (per million), optionally only
+/// those whose headers all match.
+struct FaultInjection {
+  Duration delay{0};
+  uint32_t delayPerMillion = 0;
+  uint16_t abortHttpStatus = 0;  // 0 = no HTTP abort
+  int16_t abortGrpcStatus = -1;  // >= 0: gRPC requests get this grpc-status instead
+  uint32_t abortPerMillion = 0;
+  std::vector<ValueMatch> headers;  // all must match
+};
+
 /// One (HTTPRoute rule, match) pair. Rules are flattened per match so that precedence can be
 /// decided per match, as the Gateway API specifies.
 struct RouteRule {
@@ -141,7 +262,12 @@ struct RouteRule {
   std::vector<RequestMirror> mirrors;
   std::vector<WeightedBackend> backends;
   std::optional<uint64_t> maxRequestBodyBytes;  // overrides the listener's limit
-  std::string routeName;                        // "<namespace>/<name>", for stats and logs
+  // Resilience (Gateway API timeouts/retry, RoutePolicy).
+  RouteTimeouts timeouts;
+  std::optional<RetryPolicy> retry;
+  std::optional<FaultInjection> fault;
+  std::optional<LocalRateLimit> rateLimit;
+  std::string routeName;  // "<namespace>/<name>", for stats and logs
   // Tie-breakers of the Gateway API precedence rules.
   int64_t creationTimestamp = 0;  // seconds since epoch; 0 when absent (falls back to order)
   uint32_t routeOrder = 0;        // position of the HTTPRoute in the configuration
@@ -186,6 +312,7 @@ struct HttpLimits {
   Duration headerTimeout{10000};                // whole request head must arrive in this time
   Duration idleTimeout{60000};                  // keep-alive connection with no request
   Duration drainTimeout{5000};                  // graceful shutdown deadline
+  Duration streamIdleTimeout{300000};           // an exchange with no bytes either way
   Http2Limits http2;
 };
 
@@ -199,6 +326,7 @@ struct Listener {
   std::string tcpCluster;            // Tcp and Auto
   Duration tcpIdleTimeout{3600000};  // Tcp and Auto
   Duration detectTimeout{100};       // Auto: wait for the client's first bytes this long
+  std::optional<LocalRateLimit> connectionRateLimit;  // Tcp and Auto: new connections
 
   bool servesHttp() const { return protocol != ListenerProtocol::Tcp; }
   bool servesTcp() const {

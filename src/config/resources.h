@@ -88,6 +88,7 @@ struct ParentRef {
 
 struct RuleDef {
   Location at;
+  std::string name;                 // optional rule name (RoutePolicy sectionName targets it)
   std::vector<RouteMatch> matches;  // at least one after defaults
   RouteRule actions;                // filters only; match, backends and indices filled later
   std::vector<ServiceRef> mirrors;
@@ -101,11 +102,69 @@ struct RouteDef {
   std::vector<RuleDef> rules;
 };
 
+/// One field of a policy as written: its value, and where (for conflict warnings).
+template <typename T>
+struct PolicyField {
+  std::optional<T> value;
+  Location at;
+};
+
+/// A GEP-713 policy targetRef: always in the policy's own namespace.
+struct PolicyTargetRef {
+  Location at;
+  std::string group;
+  std::string kind;
+  std::string name;
+  std::optional<std::string> sectionName;  // RoutePolicy: the name of one rule of the route
+  Location sectionNameAt;
+};
+
+/// trellis.dev BackendPolicy: resilience settings of the clusters built from its target
+/// Services. Unset fields keep the model's defaults (or a lower-precedence policy's value).
+struct BackendPolicyDef {
+  ResourceMeta meta;
+  std::vector<PolicyTargetRef> targetRefs;
+  PolicyField<uint32_t> maxConnections;
+  PolicyField<uint32_t> maxPendingRequests;
+  PolicyField<uint32_t> maxRequests;
+  PolicyField<uint32_t> maxRetries;
+  PolicyField<uint32_t> retryBudgetPercent;
+  PolicyField<uint32_t> retryBudgetMinRetriesPerSecond;
+  PolicyField<Duration> retryBudgetWindow;
+  PolicyField<OutlierDetection> outlierDetection;
+  PolicyField<HealthCheck> healthCheck;
+  PolicyField<uint32_t> healthyPanicThreshold;
+  PolicyField<LocalRateLimit> rateLimit;
+};
+
+/// trellis.dev RoutePolicy: timeouts, retries, fault injection and rate limits of the rules of
+/// its target routes. Each field overrides the route's own (Gateway API) value of that field.
+struct RoutePolicyDef {
+  ResourceMeta meta;
+  std::vector<PolicyTargetRef> targetRefs;
+  PolicyField<Duration> requestTimeout;
+  PolicyField<Duration> perTryTimeout;  // timeouts.perTry
+  PolicyField<Duration> streamIdleTimeout;
+  std::optional<Location> retryAt;  // `retry` is present: the rules retry
+  PolicyField<uint32_t> attempts;
+  PolicyField<uint32_t> retryOn;
+  PolicyField<std::vector<uint16_t>> retriableStatusCodes;
+  PolicyField<uint32_t> retriableGrpcStatuses;
+  PolicyField<Duration> retryPerTryTimeout;  // retry.perTryTimeout
+  PolicyField<Duration> backoffBase;
+  PolicyField<Duration> backoffMax;
+  PolicyField<bool> retryNonIdempotent;
+  PolicyField<FaultInjection> fault;
+  PolicyField<LocalRateLimit> rateLimit;
+};
+
 struct Resources {
   std::vector<ServiceDef> services;
   std::vector<ListenerDef> listeners;
   std::vector<RouteDef> routes;  // in document order: the routeOrder of each
   std::vector<WorkloadDef> workloads;
+  std::vector<BackendPolicyDef> backendPolicies;
+  std::vector<RoutePolicyDef> routePolicies;
 };
 
 /// The names a Service answers to inside the mesh: "name", "name.ns", "name.ns.svc" and
@@ -129,6 +188,12 @@ void parseListener(Scope& scope, ResourceMeta meta, const Value& spec, Resources
 void parseHttpRoute(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseGrpcRoute(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseWorkload(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+void parseBackendPolicy(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+void parseRoutePolicy(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+
+/// Gateway API retry backoff: Envoy's default maximum (10 × base), capped at 10s but never
+/// below the base.
+Duration defaultBackoffMax(Duration base);
 
 /// Parses every document of a YAML stream into `out`, without resolving references (trellisd
 /// assembles per proxy; loadString parses then assembles).

@@ -278,6 +278,28 @@ std::string formatDuration(Duration duration) {
   return out;
 }
 
+std::optional<uint32_t> parsePercentage(std::string_view value) {
+  size_t dot = value.find('.');
+  std::string_view whole = value.substr(0, dot);
+  std::string_view fraction = dot == std::string_view::npos ? "" : value.substr(dot + 1);
+  bool digitsOnly = std::all_of(whole.begin(), whole.end(), isDigit) &&
+                    std::all_of(fraction.begin(), fraction.end(), isDigit);
+  if (whole.empty() || whole.size() > 3 || fraction.size() > 4 || !digitsOnly ||
+      (dot != std::string_view::npos && fraction.empty())) {
+    return std::nullopt;
+  }
+  uint32_t perMillion = 0;
+  for (char c : whole) perMillion = perMillion * 10 + static_cast<uint32_t>(c - '0');
+  perMillion *= 10000;
+  uint32_t scale = 1000;
+  for (char c : fraction) {
+    perMillion += static_cast<uint32_t>(c - '0') * scale;
+    scale /= 10;
+  }
+  if (perMillion > 1000000) return std::nullopt;
+  return perMillion;
+}
+
 std::optional<int64_t> parseRfc3339(std::string_view text) {
   size_t pos = 0;
   auto year = readFixed(text, pos, 4);
@@ -323,6 +345,25 @@ std::optional<int64_t> parseRfc3339(std::string_view text) {
 
   int64_t days = daysFromCivil(*year, static_cast<unsigned>(*month), static_cast<unsigned>(*day));
   return days * 86400 + *hour * 3600 + *minute * 60 + *second - offsetSeconds;
+}
+
+namespace {
+// https://grpc.github.io/grpc/core/md_doc_statuscodes.html, by number.
+constexpr std::array<std::string_view, 17> kGrpcStatusNames = {
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
+}  // namespace
+
+std::string_view grpcStatusName(uint32_t code) {
+  return code < kGrpcStatusNames.size() ? kGrpcStatusNames[code] : std::string_view();
+}
+
+std::optional<uint8_t> grpcStatusCode(std::string_view name) {
+  auto it = std::find(kGrpcStatusNames.begin(), kGrpcStatusNames.end(), name);
+  if (it == kGrpcStatusNames.end()) return std::nullopt;
+  return static_cast<uint8_t>(it - kGrpcStatusNames.begin());
 }
 
 bool isPrime(uint64_t value) {

@@ -43,9 +43,33 @@ std::optional<Duration> parseDuration(std::string_view value);
 /// The shortest Gateway API Duration text for `duration` (e.g. 90000ms → "1m30s"; 0 → "0s").
 std::string formatDuration(Duration duration);
 
+/// A percentage "0".."100" with at most 4 decimals ("12.5", "0.0001", "100.0") → parts per
+/// million (125000, 1, 1000000). Signs, exponents and other forms are rejected.
+std::optional<uint32_t> parsePercentage(std::string_view value);
+
 /// RFC 3339 date-time ("2024-05-01T10:00:00Z", "…+02:00", fractional seconds ignored) →
 /// seconds since the Unix epoch.
 std::optional<int64_t> parseRfc3339(std::string_view value);
+
+/// The name of gRPC status `code` in the gRPC specification ("UNAVAILABLE" for 14); "" beyond 16.
+std::string_view grpcStatusName(uint32_t code);
+/// The gRPC status code named `name` (upper snake case), or nullopt.
+std::optional<uint8_t> grpcStatusCode(std::string_view name);
+
+/// Envoy `retry_on` token of each RetryOn bit, in bit order.
+struct RetryOnToken {
+  std::string_view name;
+  uint32_t bit;
+};
+inline constexpr RetryOnToken kRetryOnTokens[] = {
+    {"connect-failure", kRetryConnectFailure},
+    {"reset", kRetryReset},
+    {"5xx", kRetry5xx},
+    {"gateway-error", kRetryGatewayError},
+    {"retriable-4xx", kRetryRetriable4xx},
+    {"refused-stream", kRetryRefusedStream},
+    {"per-try-timeout", kRetryPerTryTimeout},
+};
 
 bool isPrime(uint64_t value);
 

@@ -316,6 +316,36 @@ std::optional<Duration> Scope::duration(const Value& value, Duration minimum) {
   return parsed;
 }
 
+std::optional<Duration> Scope::duration(const Value& value, Duration minimum, Duration maximum) {
+  auto parsed = duration(value, minimum);
+  if (parsed && *parsed > maximum) {
+    error(value, fmt::format("must be at most {}", syntax::formatDuration(maximum)));
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+std::optional<uint32_t> Scope::percentage(const Value& value) {
+  if (!value.present) return std::nullopt;
+  if (!value.node.IsScalar()) {
+    error(value, fmt::format("expected a number, got {}", describe(value.node)));
+    return std::nullopt;
+  }
+  const std::string& text = value.node.Scalar();
+  if (isQuoted(value.node)) {
+    error(value, fmt::format("expected a number, got the string {}", quote(text)));
+    return std::nullopt;
+  }
+  auto perMillion = syntax::parsePercentage(text);
+  if (!perMillion) {
+    error(value, fmt::format("expected a percentage from 0 to 100 with at most 4 decimals "
+                             "(e.g. 12.5), got {}",
+                             quote(text)));
+    return std::nullopt;
+  }
+  return perMillion;
+}
+
 std::string Scope::unknownValueMessage(std::string_view got,
                                        const std::vector<std::string_view>& expected) {
   std::string list;

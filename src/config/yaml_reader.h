@@ -114,6 +114,11 @@ class Scope {
   std::optional<bool> boolean(const Value& value);
   /// A Gateway API duration string; `minimum` is inclusive.
   std::optional<Duration> duration(const Value& value, Duration minimum);
+  /// Same, also at most `maximum` (inclusive).
+  std::optional<Duration> duration(const Value& value, Duration minimum, Duration maximum);
+  /// A percentage: a plain number from 0 to 100 with at most 4 decimals ("12.5"), returned in
+  /// parts per million (125000).
+  std::optional<uint32_t> percentage(const Value& value);
 
   /// One of a fixed set of strings.
   template <typename E>

@@ -188,6 +188,7 @@ void forwardRequestFields(Sink& sink, std::span<const http::HeaderField> headers
     const std::string_view name = field.name;
     if (name == "host") continue;
     if (name == "x-request-id") continue;  // re-added below (validated or generated)
+    if (name == "grpc-timeout" && !fwd.grpcTimeout.empty()) continue;  // replaced below
     if (name == "x-forwarded-for") {
       forwardedFor = field.value;
       continue;
@@ -210,6 +211,7 @@ void forwardRequestFields(Sink& sink, std::span<const http::HeaderField> headers
   sink.joined("x-forwarded-for", forwardedFor, fwd.clientIp);
   if (!hasProto) sink.field("x-forwarded-proto", "http");
   sink.field("x-request-id", fwd.requestId);
+  if (!fwd.grpcTimeout.empty()) sink.field("grpc-timeout", fwd.grpcTimeout);
 }
 
 template <typename Sink>

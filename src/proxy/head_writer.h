@@ -23,6 +23,7 @@ struct ForwardedRequest {
   bool upgrade = false;        // keep Connection: upgrade + Upgrade
   bool chunked = false;        // request body is chunked
   const std::string_view* upgradeProtocol = nullptr;  // set internally from the request
+  std::string_view grpcTimeout = {};  // non-empty: replaces the request's grpc-timeout (deadline)
 };
 
 /// Writes "METHOD path HTTP/1.1" and the forwarded header section to `out`.

@@ -1,5 +1,6 @@
 #include "proxy/http2_exchange.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "http/grpc.h"
@@ -7,6 +8,7 @@
 #include "proxy/http1_upstream_stream.h"
 #include "proxy/http2_session.h"
 #include "proxy/http2_upstream_pool.h"
+#include "proxy/retry_stream.h"
 
 namespace trellis::proxy {
 namespace {
@@ -23,10 +25,14 @@ grpc::Status grpcStatusFor(LocalReason reason, int httpStatus) {
     case LocalReason::UpstreamReset:
     case LocalReason::UpstreamBadResponse:
     case LocalReason::Draining:
+    case LocalReason::UpstreamOverflow:
+    case LocalReason::UpstreamPerTryTimeout:
       return grpc::Status::Unavailable;
     case LocalReason::DeadlineExceeded:
+    case LocalReason::UpstreamRequestTimeout:
       return grpc::Status::DeadlineExceeded;
     case LocalReason::RequestBodyTooLarge:
+    case LocalReason::RateLimited:
       return grpc::Status::ResourceExhausted;
     default:
       return grpc::statusFromHttp(httpStatus);
@@ -130,19 +136,28 @@ void Http2Exchange::onRequestHeaders(std::span<const http::HeaderField> fields, 
     }
   }
   if (!route_.forward()) {
-    localReply(route_.localStatus, route_.reason, route_.location);
+    localReply(route_.localStatus, route_.reason, route_.location, route_.retryAfter,
+               route_.localGrpcStatus);
     return;
   }
   if (!route_.rule->mirrors.empty()) {
     // Mirroring copies HTTP/1 requests only for now (docs/http2.md, "Limits").
     listener_.stats->mirrorsSkipped.inc(route_.rule->mirrors.size());
   }
+  // The request's deadline: the route's request timeout or the gRPC client's own, whichever
+  // ends first; a gRPC upstream is told the remaining time in grpc-timeout.
+  uint64_t deadlineMs = 0;
   if (grpc_ && grpcTimeout != nullptr) {
     if (auto timeout = grpc::parseTimeout(grpcTimeout->value)) {
-      uint64_t ms = static_cast<uint64_t>((timeout->count() + 999) / 1000);
-      deadline_.arm(session_.worker().loop().timers(), ms);
+      deadlineMs = static_cast<uint64_t>((timeout->count() + 999) / 1000);
     }
   }
+  const auto routeTimeout = static_cast<uint64_t>(route_.rule->timeouts.request.count());
+  if (routeTimeout > 0 && (deadlineMs == 0 || routeTimeout < deadlineMs)) {
+    deadlineMs = routeTimeout;
+    routeDeadline_ = true;
+  }
+  if (deadlineMs > 0) deadline_.arm(session_.worker().loop().timers(), deadlineMs);
   startUpstream(headers, method, path, query, authority, !endStream, contentLength != nullptr);
 }
 
@@ -155,20 +170,45 @@ void Http2Exchange::startUpstream(std::span<const http::HeaderField> headers,
   RewrittenTarget target = rewriteTarget(rule, path, host, rewrittenPath);
   ForwardedRequest forwarded{target.path, query, target.host, session_.peerIp(),
                              requestId_,  false, false};
+  char grpcTimeout[grpc::kMaxTimeoutChars];
+  if (grpc_ && routeDeadline_) {
+    const auto ms = std::chrono::milliseconds(rule.timeouts.request);
+    forwarded.grpcTimeout = std::string_view(grpcTimeout, grpc::formatTimeout(ms, grpcTimeout));
+  }
   const config::HeaderModifier* modifier = rule.requestHeaders ? &*rule.requestHeaders : nullptr;
   Worker& worker = session_.worker();
-  if (route_.cluster->config.protocol == config::UpstreamProtocol::Http2) {
+  const bool http2 = route_.cluster->config.protocol == config::UpstreamProtocol::Http2;
+  Buffer head(&worker.buffers());
+  if (http2) {
     buildUpstreamRequestFields(upstreamFields_, method, headers, nullptr, modifier, forwarded);
+  } else {
+    forwarded.chunked = hasBody && !hasLength;
+    writeUpstreamRequestHead(head, method, headers, modifier, forwarded);
+  }
+  if (needsRetryStream(route_)) {
+    viaRetryStream_ = true;
+    AttemptRequest attempt;
+    attempt.http2Fields = &upstreamFields_;
+    attempt.http1Head.assign(head.view());
+    attempt.method.assign(method);
+    attempt.hasBody = hasBody;
+    attempt.chunked = forwarded.chunked;
+    attempt.grpc = grpc_;
+    attempt.replayLimit = listener_.config->http.bufferBytes;
+    upstream_ = RetryStream::open(worker, route_, std::move(attempt), route_.faultDelay, *this);
+    return;
+  }
+  if (http2) {
     upstream_ = worker.http2Pool().open(*route_.cluster, route_.endpoint, upstreamFields_.fields(),
                                         hasBody, *this);
   } else {
-    forwarded.chunked = hasBody && !hasLength;
-    Buffer head(&worker.buffers());
-    writeUpstreamRequestHead(head, method, headers, modifier, forwarded);
     upstream_ = Http1UpstreamStream::open(worker, *route_.cluster, route_.endpoint, head.view(),
                                           method, hasBody, forwarded.chunked, *this);
   }
-  if (upstream_ == nullptr) localReply(503, LocalReason::UpstreamConnectFailure);
+  if (upstream_ == nullptr) {
+    reportOutcome(worker, *route_.cluster, route_.endpoint, 0);
+    localReply(503, LocalReason::UpstreamConnectFailure);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,6 +289,7 @@ void Http2Exchange::onUpstreamHeaders(int status, std::span<const http::HeaderFi
   if (status < 200 || responseStarted_) return;  // 1xx are not relayed over HTTP/2
   responseStarted_ = true;
   responseStatus_ = status;
+  if (!viaRetryStream_) reportOutcome(session_.worker(), *route_.cluster, route_.endpoint, status);
   if (grpc_ && endStream) noteGrpcStatus(fields);  // trailers-only response
   const config::RouteRule* rule = route_.rule;
   buildDownstreamResponseFields(
@@ -358,8 +399,11 @@ bool Http2Exchange::retryRefused() {
 
 void Http2Exchange::onUpstreamFailure(UpstreamFailure failure, uint32_t http2Code) {
   releaseUpstream();
+  if (!viaRetryStream_ && failure != UpstreamFailure::Refused) {
+    reportOutcome(session_.worker(), *route_.cluster, route_.endpoint, 0);
+  }
   if (responseDone_) return;  // everything already went to the client
-  if (failure == UpstreamFailure::Refused && retryRefused()) return;
+  if (failure == UpstreamFailure::Refused && !viaRetryStream_ && retryRefused()) return;
   if (responseStarted_) {
     // Mid-response: the client can only be told by a reset, with the upstream's code if any.
     responseDone_ = true;
@@ -374,9 +418,12 @@ void Http2Exchange::onUpstreamFailure(UpstreamFailure failure, uint32_t http2Cod
 
 void Http2Exchange::onDeadline() {
   releaseUpstream();
-  listener_.stats->localReplies[static_cast<size_t>(LocalReason::DeadlineExceeded)].inc();
+  const LocalReason reason =
+      routeDeadline_ ? LocalReason::UpstreamRequestTimeout : LocalReason::DeadlineExceeded;
+  if (routeDeadline_ && route_.cluster != nullptr) route_.cluster->stats.requestTimeouts.inc();
+  listener_.stats->localReplies[static_cast<size_t>(reason)].inc();
   if (!responseStarted_) {
-    localReply(504, LocalReason::DeadlineExceeded);
+    localReply(504, reason);
     return;
   }
   // Headers are out: end the call with DEADLINE_EXCEEDED in trailers if nothing is queued,
@@ -384,8 +431,8 @@ void Http2Exchange::onDeadline() {
   if (responsePending_.empty() && !responseDone_) {
     fields_.clear();
     fields_.add("grpc-status", "4");
-    fields_.add("grpc-message", "deadline_exceeded");
-    fields_.add("x-trellis-reason", "deadline_exceeded");
+    fields_.add("grpc-message", localReasonName(reason));
+    fields_.add("x-trellis-reason", localReasonName(reason));
     grpcStatus_ = static_cast<int>(grpc::Status::DeadlineExceeded);
     if (!session_.codec().submitTrailers(id_, fields_.fields())) {
       session_.codec().resetStream(id_, http2::kCancel);
@@ -404,13 +451,14 @@ void Http2Exchange::onDownstreamReset() {
   releaseUpstream();  // resets the upstream stream, or closes its HTTP/1 connection
 }
 
-void Http2Exchange::localReply(int status, LocalReason reason, std::string_view location) {
+void Http2Exchange::localReply(int status, LocalReason reason, std::string_view location,
+                               uint32_t retryAfter, int grpcStatus) {
   if (responseStarted_) {
     session_.codec().resetStream(id_, http2::kInternalError);
     session_.scheduleFlush();
     return;
   }
-  if (reason != LocalReason::DeadlineExceeded) {
+  if (reason != LocalReason::DeadlineExceeded && reason != LocalReason::UpstreamRequestTimeout) {
     listener_.stats->localReplies[static_cast<size_t>(reason)].inc();
   }
   if (stats_ == nullptr) stats_ = listener_.unroutedStats;
@@ -420,7 +468,8 @@ void Http2Exchange::localReply(int status, LocalReason reason, std::string_view 
   fields_.clear();
   if (grpc_) {
     // Trailers-only gRPC response: a gRPC client must not see an HTTP error page.
-    grpc::Status code = grpcStatusFor(reason, status);
+    grpc::Status code =
+        grpcStatus >= 0 ? static_cast<grpc::Status>(grpcStatus) : grpcStatusFor(reason, status);
     grpcStatus_ = static_cast<int>(code);
     fields_.add(":status", "200");
     fields_.add("content-type", "application/grpc");
@@ -438,6 +487,11 @@ void Http2Exchange::localReply(int status, LocalReason reason, std::string_view 
     fields_.add("x-trellis-reason", reasonName);
     fields_.add("x-request-id", requestId_);
     if (!location.empty()) fields_.add("location", location);
+    char seconds[8];
+    if (retryAfter > 0) {
+      fields_.add("retry-after",
+                  statusDigits(static_cast<int>(std::min(retryAfter, 9999999u)), seconds));
+    }
     // A HEAD response announces the length of the body it does not carry (RFC 9110 §9.3.2).
     session_.codec().submitResponse(id_, fields_.fields(), !headRequest_);
     if (!headRequest_) {

@@ -58,7 +58,8 @@ class Http2Exchange final : public UpstreamStreamHandler {
                      bool hasBody, bool hasLength);
   /// A stream the upstream refused was never processed: open it again, once.
   bool retryRefused();
-  void localReply(int status, LocalReason reason, std::string_view location = {});
+  void localReply(int status, LocalReason reason, std::string_view location = {},
+                  uint32_t retryAfter = 0, int grpcStatus = -1);
   void pushRequestPending();
   void pushResponsePending();
   void noteGrpcStatus(std::span<const http::HeaderField> fields);
@@ -88,6 +89,8 @@ class Http2Exchange final : public UpstreamStreamHandler {
   int responseStatus_ = 0;
   int grpcStatus_ = -1;  // final grpc-status seen, -1 = none
   bool grpc_ = false;
+  bool routeDeadline_ = false;   // the deadline is the route's request timeout, not grpc-timeout
+  bool viaRetryStream_ = false;  // retries, outlier reports and refused streams are its job
   bool headRequest_ = false;
   bool bodySent_ = false;       // request bytes reached the upstream: no transparent retry
   uint8_t refusedRetries_ = 0;  // REFUSED_STREAM: never processed, safe to send again (§8.7)

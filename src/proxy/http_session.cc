@@ -9,6 +9,7 @@
 #include "proxy/http2_session.h"
 #include "proxy/local_reply.h"
 #include "proxy/mirror_session.h"
+#include "proxy/retry_stream.h"
 #include "proxy/route_decision.h"
 #include "routing/route_table.h"
 #include "upstream/lb/load_balancer.h"
@@ -32,7 +33,10 @@ HttpSession::HttpSession(Worker& worker, std::unique_ptr<Connection> down,
       down_(std::move(down)),
       timer_([this] { onTimer(); }),
       connectTimer_([this] {
-        if (cluster_ != nullptr) cluster_->stats.connectTimeouts.inc();
+        if (route_.cluster != nullptr) {
+          route_.cluster->stats.connectTimeouts.inc();
+          reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
+        }
         releaseUpstream(false);
         localReply(503, LocalReason::UpstreamConnectTimeout, {}, !requestDone_);
         resumePipelined();
@@ -56,7 +60,7 @@ HttpSession::~HttpSession() {
   // Destroyed without close() at a drain deadline: an HTTP/2 upstream stream must still be
   // given back (its pool outlives the session).
   if (h2up_ != nullptr) h2up_->release();
-  releaseEndpoint();
+  proxy::releaseEndpoint(route_);
   listener_->stats->connectionsActive.sub();
   if (down_) {
     listener_->stats->bytesReceived.inc(down_->bytesRead());
@@ -251,12 +255,11 @@ bool HttpSession::startRequest() {
 
   routing::RequestView view{request_.method, request_.host, request_.path, request_.query,
                             request_.headers};
-  RouteDecision route = decideRoute(worker_, *exchangeConfig_, *listener_, view, peerIp_);
-  rule_ = route.rule;
+  route_ = decideRoute(worker_, *exchangeConfig_, *listener_, view, peerIp_);
+  RouteDecision& route = route_;
   requestStats_ = route.stats;
-  cluster_ = route.cluster;
-  if (rule_ != nullptr && !rule_->redirect) {
-    requestBodyLimit_ = rule_->maxRequestBodyBytes.value_or(limits.maxRequestBodyBytes);
+  if (route_.rule != nullptr && !route_.rule->redirect) {
+    requestBodyLimit_ = route_.rule->maxRequestBodyBytes.value_or(limits.maxRequestBodyBytes);
     if (requestBodyLimit_ != 0 && requestFraming_ == http::BodyFraming::ContentLength &&
         request_.contentLength > requestBodyLimit_) {
       proxy::releaseEndpoint(route);
@@ -265,18 +268,18 @@ bool HttpSession::startRequest() {
     }
   }
   if (!route.forward()) {
-    localReply(route.localStatus, route.reason, {}, hasBody, route.location);
+    localReply(route.localStatus, route.reason, {}, hasBody, route.location, route.retryAfter);
     return state_ == State::ReadingHead;
   }
-  endpoint_ = route.endpoint;
   const RuleRuntime* runtime = route.runtime;
 
   // The forwarded head, kept until a response starts so a stale pooled connection can be
   // replaced transparently.
   std::string rewrittenPath;
-  auto [path, host] = rewriteTarget(*rule_, request_.path, request_.host, rewrittenPath);
-  if (cluster_->config.protocol == config::UpstreamProtocol::Http2) {
-    return startHttp2Upstream(*runtime, path, host);
+  auto [path, host] = rewriteTarget(*route_.rule, request_.path, request_.host, rewrittenPath);
+  if (route_.cluster->config.protocol == config::UpstreamProtocol::Http2 ||
+      needsRetryStream(route_)) {
+    return startStreamUpstream(*runtime, path, host);
   }
   ForwardedRequest forwarded{path,
                              request_.query,
@@ -287,13 +290,15 @@ bool HttpSession::startRequest() {
                              requestFraming_ == http::BodyFraming::Chunked};
   upstreamHead_.clear();
   writeUpstreamRequestHead(upstreamHead_, request_,
-                           rule_->requestHeaders ? &*rule_->requestHeaders : nullptr, forwarded);
-  if (!rule_->mirrors.empty()) startMirror(*runtime);
+                           route_.rule->requestHeaders ? &*route_.rule->requestHeaders : nullptr,
+                           forwarded);
+  if (!route_.rule->mirrors.empty()) startMirror(*runtime);
   down_->in().consume(request_.headBytes);  // request_ views are invalid from here on
   headScanned_ = 0;
 
   state_ = State::Proxying;
   timer_.cancel();
+  armRequestTimeout();
   if (!connectUpstream()) return false;
   if (!up_->send(upstreamHead_.view())) {
     onUpstreamClosed(true);
@@ -334,7 +339,8 @@ void HttpSession::launchMirrors() {
   mirrorRuntime_ = nullptr;
   for (size_t i = 0; i < runtime->mirrors.size(); ++i) {
     upstream::ClusterRuntime* cluster = runtime->mirrors[i];
-    int endpoint = cluster != nullptr ? cluster->balancer->pick({}) : -1;
+    int endpoint =
+        cluster != nullptr ? cluster->pick({}, static_cast<int64_t>(worker_.loop().nowMs())) : -1;
     if (endpoint < 0) {
       listener_->stats->mirrorsSkipped.inc();
       continue;
@@ -351,24 +357,25 @@ void HttpSession::launchMirrors() {
 // Upstream
 
 bool HttpSession::connectUpstream() {
-  const std::string& key = cluster_->endpointKeys[endpoint_];
+  const std::string& key = route_.cluster->endpointKeys[route_.endpoint];
   up_ = worker_.pools().take(key);
   upstreamReused_ = up_ != nullptr;
   if (up_) {
-    cluster_->stats.connectionsReused.inc();
+    route_.cluster->stats.connectionsReused.inc();
     up_->setOwner(this);
     return true;
   }
-  int fd = connectTo(cluster_->addresses[endpoint_]);
+  int fd = connectTo(route_.cluster->addresses[route_.endpoint]);
   if (fd < 0) {
-    cluster_->stats.connectFailures.inc();
+    route_.cluster->stats.connectFailures.inc();
+    reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
     localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
     return false;
   }
   up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), fd, true);
   up_->setOwner(this);
-  cluster_->stats.connectionsOpened.inc();
-  connectTimer_.arm(worker_.loop().timers(), cluster_->config.connectTimeout.count());
+  route_.cluster->stats.connectionsOpened.inc();
+  connectTimer_.arm(worker_.loop().timers(), route_.cluster->config.connectTimeout.count());
   return true;
 }
 
@@ -379,7 +386,8 @@ void HttpSession::onUpstreamEvent(uint32_t events) {
     if (!up_->finishConnect(error)) {
       if (error == 0) return;  // still connecting
       connectTimer_.cancel();
-      cluster_->stats.connectFailures.inc();
+      route_.cluster->stats.connectFailures.inc();
+      reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
       releaseUpstream(false);
       localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
       resumePipelined();
@@ -423,7 +431,8 @@ void HttpSession::processUpstream() {
                                           method_, response_, error);
     if (status == http::ParseStatus::Incomplete) return;
     if (status == http::ParseStatus::Error) {
-      cluster_->stats.badResponses.inc();
+      route_.cluster->stats.badResponses.inc();
+      reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
       releaseUpstream(false);
       if (responseStarted_) {
         close();
@@ -447,9 +456,10 @@ void HttpSession::processUpstream() {
     responseHeadDone_ = true;
     responseStarted_ = true;
     responseStatus_ = response_.status;
+    reportOutcome(worker_, *route_.cluster, route_.endpoint, response_.status);
     if (response_.status == 101) {
       if (!upgradeRequested_) {
-        cluster_->stats.badResponses.inc();
+        route_.cluster->stats.badResponses.inc();
         releaseUpstream(false);
         close();
         return;
@@ -483,9 +493,9 @@ void HttpSession::processUpstream() {
     forwarded.keepAlive = clientKeepAlive_;
     forwarded.clientIsHttp10 = clientIsHttp10_;
     downstreamHead_.clear();
-    writeDownstreamResponseHead(downstreamHead_, response_,
-                                rule_->responseHeaders ? &*rule_->responseHeaders : nullptr,
-                                forwarded);
+    writeDownstreamResponseHead(
+        downstreamHead_, response_,
+        route_.rule->responseHeaders ? &*route_.rule->responseHeaders : nullptr, forwarded);
     up_->in().consume(response_.headBytes);
     forwardResponseBody(downstreamHead_.view());
     return;
@@ -517,7 +527,7 @@ bool HttpSession::forwardResponseBody(std::string_view head) {
           down_->send(std::string_view(p, n));
         });
         if (result.error) {
-          cluster_->stats.badResponses.inc();
+          route_.cluster->stats.badResponses.inc();
           releaseUpstream(false);
           close();
           return false;
@@ -527,7 +537,7 @@ bool HttpSession::forwardResponseBody(std::string_view head) {
       } else {
         auto result = responseChunks_.feed(in.data(), in.size());
         if (result.error) {
-          cluster_->stats.badResponses.inc();
+          route_.cluster->stats.badResponses.inc();
           releaseUpstream(false);
           close();
           return false;
@@ -570,7 +580,7 @@ void HttpSession::onUpstreamClosed(bool error) {
     finishExchange();
     return;
   }
-  cluster_->stats.resets.inc();
+  route_.cluster->stats.resets.inc();
   if (!responseStarted_) {
     // A pooled connection the upstream had already closed: replay once on a fresh connection
     // if nothing of the body has been sent (the upstream cannot have acted on the request).
@@ -585,6 +595,7 @@ void HttpSession::onUpstreamClosed(bool error) {
       forwardRequestBody();
       return;
     }
+    reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
     releaseUpstream(false);
     localReply(502, LocalReason::UpstreamReset, {}, !requestDone_);
     return;
@@ -702,14 +713,6 @@ void HttpSession::recordResponse(int status) {
   requestStats_ = nullptr;
 }
 
-void HttpSession::releaseEndpoint() {
-  if (cluster_ != nullptr && endpoint_ >= 0) {
-    cluster_->endpoints[endpoint_].activeRequests--;
-    cluster_->stats.activeRequests.sub();
-  }
-  endpoint_ = -1;
-}
-
 void HttpSession::releaseUpstream(bool reusable) {
   connectTimer_.cancel();
   if (h2up_ != nullptr) {
@@ -719,9 +722,10 @@ void HttpSession::releaseUpstream(bool reusable) {
   }
   if (!up_) return;
   up_->setOwner(nullptr);
-  if (reusable && cluster_ != nullptr && endpoint_ >= 0) {
-    worker_.pools().put(cluster_->endpointKeys[endpoint_], std::move(up_),
-                        cluster_->config.maxIdlePerEndpoint, cluster_->config.idleTimeout.count());
+  if (reusable && route_.cluster != nullptr && route_.endpoint >= 0) {
+    worker_.pools().put(route_.cluster->endpointKeys[route_.endpoint], std::move(up_),
+                        route_.cluster->config.maxIdlePerEndpoint,
+                        route_.cluster->config.idleTimeout.count());
   } else {
     worker_.loop().deferDestroy(std::move(up_));
   }
@@ -729,15 +733,14 @@ void HttpSession::releaseUpstream(bool reusable) {
 }
 
 void HttpSession::resetExchange() {
-  releaseEndpoint();
+  proxy::releaseEndpoint(route_);
   // Head scratch buffers go back to the worker's pool: an idle keep-alive connection holds none.
   upstreamHead_.clear();
   upstreamHead_.shrinkIfEmpty();
   downstreamHead_.clear();
   downstreamHead_.shrinkIfEmpty();
   exchangeConfig_.reset();
-  rule_ = nullptr;
-  cluster_ = nullptr;
+  route_ = RouteDecision{};
   requestStats_ = nullptr;
   requestDone_ = false;
   requestBodyStarted_ = false;
@@ -754,6 +757,7 @@ void HttpSession::resetExchange() {
   h2RequestEnded_ = false;
   h2BodySent_ = false;
   h2Retries_ = 0;
+  viaRetryStream_ = false;
   h2ResponseChunked_ = false;
   h2HeadPending_ = false;
   h2ResponseUnacked_ = 0;
@@ -765,7 +769,7 @@ void HttpSession::resetExchange() {
 }
 
 void HttpSession::localReply(int status, LocalReason reason, std::string_view reasonName,
-                             bool closeAfter, std::string_view location) {
+                             bool closeAfter, std::string_view location, uint32_t retryAfter) {
   if (responseStarted_) {
     close();
     return;
@@ -776,7 +780,7 @@ void HttpSession::localReply(int status, LocalReason reason, std::string_view re
   if (reasonName.empty()) reasonName = localReasonName(reason);
   bool keepAlive = !closeAfter && clientKeepAlive_ && !draining_ && state_ != State::Closing;
   downstreamHead_.clear();
-  writeLocalReply(downstreamHead_, status, reasonName, requestId_, location, keepAlive);
+  writeLocalReply(downstreamHead_, status, reasonName, requestId_, location, keepAlive, retryAfter);
   down_->send(downstreamHead_.view());
   recordResponse(status);
   releaseUpstream(false);
@@ -819,7 +823,18 @@ void HttpSession::onTimer() {
       listener_->stats->tcpIdleTimeouts.inc();
       close();
       return;
+    case TimerPurpose::RequestTimeout:
+      if (route_.cluster != nullptr) route_.cluster->stats.requestTimeouts.inc();
+      releaseUpstream(false);
+      localReply(504, LocalReason::UpstreamRequestTimeout, {}, !requestDone_);
+      resumePipelined();
+      return;
   }
+}
+
+void HttpSession::armRequestTimeout() {
+  const auto timeout = route_.rule->timeouts.request.count();
+  if (timeout > 0) armTimer(TimerPurpose::RequestTimeout, static_cast<uint64_t>(timeout));
 }
 
 void HttpSession::closeAfterFlush() {
@@ -842,7 +857,7 @@ void HttpSession::close() {
     listener_->stats->requestsActive.sub();
   }
   releaseUpstream(false);
-  releaseEndpoint();
+  proxy::releaseEndpoint(route_);
   listener_->stats->bytesReceived.inc(down_->bytesRead());
   listener_->stats->bytesSent.inc(down_->bytesWritten());
   down_->setOwner(nullptr);

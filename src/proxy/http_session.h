@@ -15,6 +15,7 @@
 #include "http/http1_parser.h"
 #include "proxy/field_list.h"
 #include "proxy/proxy_stats.h"
+#include "proxy/route_decision.h"
 #include "proxy/upstream_stream.h"
 #include "proxy/worker.h"
 
@@ -41,7 +42,7 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
 
  private:
   enum class State : uint8_t { ReadingHead, Proxying, Tunnel, Closing };
-  enum class TimerPurpose : uint8_t { Idle, Header, Linger, TunnelIdle };
+  enum class TimerPurpose : uint8_t { Idle, Header, Linger, TunnelIdle, RequestTimeout };
 
   // Downstream side.
   void onDownstreamEvent(uint32_t events);
@@ -51,7 +52,11 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   /// The client sent the HTTP/2 preface: an Http2Session takes the connection over.
   void switchToHttp2();
   bool refreshConfig();
-  bool startHttp2Upstream(const RuleRuntime& runtime, std::string_view path, std::string_view host);
+  /// The request goes through an UpstreamStream: the cluster speaks HTTP/2, or the route
+  /// retries (RetryStream); the HTTP/1 request is translated to fields or re-framed.
+  bool startStreamUpstream(const RuleRuntime& runtime, std::string_view path,
+                           std::string_view host);
+  void armRequestTimeout();
   /// Decodes the request body (de-chunking) into HTTP/2 DATA as fast as the stream takes it.
   void pushHttp2RequestBody();
   /// Acknowledges response bytes to the HTTP/2 upstream once the client took them.
@@ -69,10 +74,9 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   bool forwardResponseBody(std::string_view head);
   void finishExchange();
   void releaseUpstream(bool reusable);
-  void releaseEndpoint();
   // Replies made by the proxy itself.
   void localReply(int status, LocalReason reason, std::string_view reasonName, bool closeAfter,
-                  std::string_view location = {});
+                  std::string_view location = {}, uint32_t retryAfter = 0);
   void beginRequest();
   void resumePipelined();
   void recordResponse(int status);
@@ -105,9 +109,7 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   http::RequestHead request_;
   http::ResponseHead response_;
   std::shared_ptr<const WorkerConfig> exchangeConfig_;  // the snapshot this request started on
-  const config::RouteRule* rule_ = nullptr;
-  upstream::ClusterRuntime* cluster_ = nullptr;
-  int endpoint_ = -1;
+  RouteDecision route_;  // rule, cluster and endpoint; endpoint >= 0 while counted as active
   RequestStats* requestStats_ = nullptr;
   Buffer upstreamHead_;    // serialised request head, kept until the response starts (replay)
   Buffer downstreamHead_;  // response head being assembled
@@ -139,7 +141,8 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   bool downEof_ = false;
   bool inRequest_ = false;
   bool upEof_ = false;
-  // HTTP/2 upstream leg (cluster appProtocol h2c/grpc).
+  // UpstreamStream leg (cluster appProtocol h2c/grpc, or a RetryStream).
+  bool viaRetryStream_ = false;
   UpstreamStream* h2up_ = nullptr;
   FieldList h2Fields_;
   Buffer h2RequestPending_;  // decoded body bytes the stream has not taken yet

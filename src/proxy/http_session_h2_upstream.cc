@@ -1,32 +1,60 @@
-// HttpSession's HTTP/2 upstream leg: an HTTP/1.x request forwarded to a cluster whose port
-// speaks HTTP/2 (appProtocol h2c or grpc). The head becomes HTTP/2 fields, a chunked body is
-// de-chunked into DATA frames, and the response comes back as an HTTP/1.1 head with the body
-// as-is (content-length) or re-chunked, trailers included.
+// HttpSession's UpstreamStream leg: an HTTP/1.x request forwarded to a cluster whose port
+// speaks HTTP/2 (appProtocol h2c or grpc), or through a RetryStream (routes that retry). The
+// head becomes HTTP/2 fields (or a re-framed HTTP/1.1 head), a chunked body is de-chunked into
+// the stream, and the response comes back as an HTTP/1.1 head with the body as-is
+// (content-length) or re-chunked, trailers included.
 
 #include "proxy/chunk_writer.h"
 #include "proxy/head_writer.h"
 #include "proxy/http2_exchange.h"
 #include "proxy/http2_upstream_pool.h"
 #include "proxy/http_session.h"
+#include "proxy/retry_stream.h"
 
 namespace trellis::proxy {
 
-bool HttpSession::startHttp2Upstream(const RuleRuntime& runtime, std::string_view path,
-                                     std::string_view host) {
-  // WebSocket over HTTP/2 needs extended CONNECT (RFC 8441), which is not offered upstream.
+bool HttpSession::startStreamUpstream(const RuleRuntime& runtime, std::string_view path,
+                                      std::string_view host) {
+  // WebSocket over HTTP/2 needs extended CONNECT (RFC 8441), which is not offered upstream;
+  // upgrades are not retried either (a 101 commits the connection).
   upgradeRequested_ = false;
-  if (!rule_->mirrors.empty()) {
-    listener_->stats->mirrorsSkipped.inc(runtime.mirrors.size());  // HTTP/1 upstreams only
+  if (!route_.rule->mirrors.empty()) {
+    listener_->stats->mirrorsSkipped.inc(runtime.mirrors.size());  // fast HTTP/1 path only
   }
-  ForwardedRequest forwarded{path, request_.query, host, peerIp_, requestId_, false, false};
-  buildUpstreamRequestFields(h2Fields_, request_.method, request_.headers, &request_,
-                             rule_->requestHeaders ? &*rule_->requestHeaders : nullptr, forwarded);
+  const config::HeaderModifier* modifier =
+      route_.rule->requestHeaders ? &*route_.rule->requestHeaders : nullptr;
+  const bool http2 = route_.cluster->config.protocol == config::UpstreamProtocol::Http2;
+  const bool chunked = requestFraming_ == http::BodyFraming::Chunked;
+  ForwardedRequest forwarded{path, request_.query, host, peerIp_, requestId_, false, chunked};
+  AttemptRequest attempt;
+  if (http2) {
+    buildUpstreamRequestFields(h2Fields_, request_.method, request_.headers, &request_, modifier,
+                               forwarded);
+  } else {
+    upstreamHead_.clear();
+    writeUpstreamRequestHead(upstreamHead_, request_, modifier, forwarded);
+    attempt.http1Head.assign(upstreamHead_.view());
+    upstreamHead_.clear();
+  }
   down_->in().consume(request_.headBytes);  // request_ views are invalid from here on
   headScanned_ = 0;
   state_ = State::Proxying;
   timer_.cancel();
-  h2up_ = worker_.http2Pool().open(*cluster_, endpoint_, h2Fields_.fields(), !requestDone_, *this);
+  armRequestTimeout();
+  if (needsRetryStream(route_)) {
+    viaRetryStream_ = true;
+    attempt.http2Fields = &h2Fields_;
+    attempt.method = method_;
+    attempt.hasBody = !requestDone_;
+    attempt.chunked = chunked;
+    attempt.replayLimit = listener_->config->http.bufferBytes;
+    h2up_ = RetryStream::open(worker_, route_, std::move(attempt), route_.faultDelay, *this);
+  } else {
+    h2up_ = worker_.http2Pool().open(*route_.cluster, route_.endpoint, h2Fields_.fields(),
+                                     !requestDone_, *this);
+  }
   if (h2up_ == nullptr) {
+    reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
     localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
     return false;
   }
@@ -106,6 +134,7 @@ void HttpSession::onUpstreamHeaders(int status, std::span<const http::HeaderFiel
   responseHeadDone_ = true;
   responseStarted_ = true;
   responseStatus_ = status;
+  if (!viaRetryStream_) reportOutcome(worker_, *route_.cluster, route_.endpoint, status);
   bool hasLength = false;
   for (const auto& f : fields) hasLength = hasLength || f.name == "content-length";
   const bool bodyless = method_ == "HEAD" || status == 204 || status == 304;
@@ -117,9 +146,9 @@ void HttpSession::onUpstreamHeaders(int status, std::span<const http::HeaderFiel
   forwarded.keepAlive = clientKeepAlive_;
   forwarded.clientIsHttp10 = clientIsHttp10_;
   downstreamHead_.clear();
-  writeDownstreamResponseHead(downstreamHead_, status, fields,
-                              rule_->responseHeaders ? &*rule_->responseHeaders : nullptr,
-                              forwarded);
+  writeDownstreamResponseHead(
+      downstreamHead_, status, fields,
+      route_.rule->responseHeaders ? &*route_.rule->responseHeaders : nullptr, forwarded);
   if (endStream) {
     std::string_view head = downstreamHead_.view();
     if (!hasLength && !bodyless) {
@@ -178,18 +207,22 @@ void HttpSession::onUpstreamFailure(UpstreamFailure failure, uint32_t /*http2Cod
   UpstreamStream* stream = h2up_;
   h2up_ = nullptr;
   if (stream != nullptr) stream->release();
+  if (!viaRetryStream_ && failure != UpstreamFailure::Refused) {
+    reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
+  }
   if (h2HeadPending_) {
     // Only the head had arrived and none of it was sent: the client can still get a reply.
     h2HeadPending_ = false;
     responseHeadDone_ = false;
     responseStarted_ = false;
   }
-  if (failure == UpstreamFailure::Refused && h2Retries_ < Http2Exchange::kMaxRefusedRetries &&
-      !h2BodySent_ && !responseStarted_) {
+  if (failure == UpstreamFailure::Refused && !viaRetryStream_ &&
+      h2Retries_ < Http2Exchange::kMaxRefusedRetries && !h2BodySent_ && !responseStarted_) {
     // Never processed (RFC 9113 §8.7): safe to send again, on a stream with room.
     ++h2Retries_;
     const bool hasBody = !requestDone_ || !h2RequestPending_.empty();
-    h2up_ = worker_.http2Pool().open(*cluster_, endpoint_, h2Fields_.fields(), hasBody, *this);
+    h2up_ = worker_.http2Pool().open(*route_.cluster, route_.endpoint, h2Fields_.fields(), hasBody,
+                                     *this);
     if (h2up_ != nullptr) {
       h2RequestEnded_ = !hasBody;
       pushHttp2RequestBody();

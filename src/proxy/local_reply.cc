@@ -7,7 +7,7 @@
 namespace trellis::proxy {
 
 void writeLocalReply(Buffer& out, int status, std::string_view reason, std::string_view requestId,
-                     std::string_view location, bool keepAlive) {
+                     std::string_view location, bool keepAlive, uint32_t retryAfter) {
   char number[24];
   auto end = std::to_chars(number, number + sizeof number, status).ptr;
   out.append("HTTP/1.1 ");
@@ -28,6 +28,12 @@ void writeLocalReply(Buffer& out, int status, std::string_view reason, std::stri
   if (!location.empty()) {
     out.append("location: ");
     out.append(location);
+    out.append("\r\n");
+  }
+  if (retryAfter > 0) {
+    out.append("retry-after: ");
+    end = std::to_chars(number, number + sizeof number, retryAfter).ptr;
+    out.append(number, static_cast<size_t>(end - number));
     out.append("\r\n");
   }
   if (!keepAlive) out.append("connection: close\r\n");

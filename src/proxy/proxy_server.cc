@@ -82,7 +82,7 @@ int ProxyServer::run() {
     // No listeners until the control plane's first configuration is applied (/ready says 503).
     auto empty = std::make_shared<config::Snapshot>();
     empty->source = "xds " + options_.xdsServer;
-    active_ = std::make_shared<const ActiveConfig>(std::move(empty));
+    active_ = std::make_shared<const ActiveConfig>(std::move(empty), &sharedState_);
   } else {
     auto loaded = xds::loadFileViaXds(options_.configPath);
     for (const auto& warning : loaded.warnings) log::warn("{}", warning.toString());
@@ -92,7 +92,7 @@ int ProxyServer::run() {
     }
     auto snapshot = std::make_shared<config::Snapshot>(*loaded.snapshot);
     snapshot->version = 1;
-    active_ = std::make_shared<const ActiveConfig>(std::move(snapshot));
+    active_ = std::make_shared<const ActiveConfig>(std::move(snapshot), &sharedState_);
     process_.configVersion = 1;
   }
 
@@ -196,7 +196,7 @@ void ProxyServer::activate(std::shared_ptr<config::Snapshot> snapshot) {
   // The same atomic swap for a file reload and an xDS update: requests in flight finish on the
   // snapshot they started with, connections are kept.
   snapshot->version = ++process_.configVersion;
-  active_ = std::make_shared<const ActiveConfig>(std::move(snapshot));
+  active_ = std::make_shared<const ActiveConfig>(std::move(snapshot), &sharedState_);
   for (auto& worker : workers_) worker->applyConfig(active_);
   process_.reloadsSucceeded++;
   process_.lastReloadOk = true;

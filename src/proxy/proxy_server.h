@@ -61,6 +61,7 @@ class ProxyServer {
   std::unique_ptr<Signals> signals_;
   std::vector<std::unique_ptr<WorkerStats>> stats_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  resilience::SharedState sharedState_;  // outlives every ActiveConfig that points into it
   std::shared_ptr<const ActiveConfig> active_;
   ProcessStats process_;
   std::atomic<int> workersListening_{0};

@@ -30,6 +30,18 @@ std::string_view localReasonName(LocalReason reason) {
       return "draining";
     case LocalReason::DeadlineExceeded:
       return "deadline_exceeded";
+    case LocalReason::UpstreamRequestTimeout:
+      return "upstream_request_timeout";
+    case LocalReason::UpstreamPerTryTimeout:
+      return "upstream_per_try_timeout";
+    case LocalReason::UpstreamOverflow:
+      return "upstream_overflow";
+    case LocalReason::RateLimited:
+      return "rate_limited";
+    case LocalReason::FaultAbort:
+      return "fault_abort";
+    case LocalReason::StreamIdleTimeout:
+      return "stream_idle_timeout";
     case LocalReason::kCount:
       break;
   }

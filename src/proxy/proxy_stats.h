@@ -32,7 +32,13 @@ enum class LocalReason : uint8_t {
   Redirect,
   BadRequest,  // parse errors; the parser's own name is used as reason
   Draining,
-  DeadlineExceeded,  // grpc-timeout expired before the response ended
+  DeadlineExceeded,        // grpc-timeout expired before the response ended
+  UpstreamRequestTimeout,  // the route's request timeout expired (504)
+  UpstreamPerTryTimeout,   // the last attempt ran out of its per-try timeout (504)
+  UpstreamOverflow,        // a circuit breaker limit was reached (503)
+  RateLimited,             // a local rate limit (429)
+  FaultAbort,              // fault injection aborted the request
+  StreamIdleTimeout,       // no bytes either way for the stream idle timeout (504)
   kCount
 };
 std::string_view localReasonName(LocalReason reason);

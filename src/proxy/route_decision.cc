@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "proxy/head_writer.h"
+#include "resilience/outlier_detector.h"
 #include "upstream/lb/load_balancer.h"
 
 namespace trellis::proxy {
@@ -54,6 +55,35 @@ upstream::LbContext lbContextFor(const config::HashKey& hashKey,
   return context;
 }
 
+/// The key a keyed rate limit counts this request under.
+std::string_view rateLimitKey(const config::LocalRateLimit& limit,
+                              const routing::RequestView& request, std::string_view peerIp) {
+  switch (limit.key) {
+    case config::LocalRateLimit::Key::Header:
+      for (const auto& field : request.headers) {
+        if (field.name == limit.header) return field.value;
+      }
+      return {};
+    case config::LocalRateLimit::Key::SourceIp:
+      return peerIp;
+    case config::LocalRateLimit::Key::None:
+      break;
+  }
+  return {};
+}
+
+bool rateLimited(resilience::RateLimiter* limiter, const routing::RequestView& request,
+                 std::string_view peerIp, RouteDecision& d) {
+  if (limiter == nullptr) return false;
+  const int64_t now = static_cast<int64_t>(EventLoop::monotonicMicros());
+  std::string_view key = rateLimitKey(limiter->limit(), request, peerIp);
+  if (limiter->tryAcquire(key, now)) return false;
+  d.localStatus = 429;
+  d.reason = LocalReason::RateLimited;
+  d.retryAfter = limiter->retryAfterSeconds(key, now);
+  return true;
+}
+
 }  // namespace
 
 RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
@@ -76,6 +106,18 @@ RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
     d.reason = LocalReason::Redirect;
     return d;
   }
+  if (d.runtime != nullptr && rateLimited(d.runtime->rateLimiter, request, peerIp, d)) return d;
+  if (d.rule->fault) {
+    resilience::FaultDecision fault = resilience::decideFault(
+        *d.rule->fault, request.headers, worker.random().next(), worker.random().next());
+    if (fault.aborts()) {
+      d.localStatus = fault.abortHttpStatus != 0 ? fault.abortHttpStatus : 500;
+      d.localGrpcStatus = fault.abortGrpcStatus;
+      d.reason = LocalReason::FaultAbort;
+      return d;
+    }
+    d.faultDelay = fault.delay;
+  }
   int backend = routing::pickWeightedBackend(d.rule->backends, worker.random().next());
   if (backend < 0 || d.runtime == nullptr || d.runtime->backends[backend] == nullptr) {
     d.localStatus = 500;
@@ -84,9 +126,25 @@ RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
   }
   d.cluster = d.runtime->backends[backend];
   d.stats = d.runtime->stats[backend];
-  int endpoint =
-      d.cluster->balancer->pick(lbContextFor(d.cluster->config.hashKey, request, peerIp));
+  const resilience::ClusterState* state = d.cluster->state;
+  if (state != nullptr && rateLimited(state->rateLimiter.get(), request, peerIp, d)) {
+    d.cluster->stats.rateLimited.inc();
+    return d;
+  }
+  if (state != nullptr) {
+    if (!resilience::tryAcquire(state->shared->requests,
+                                d.cluster->config.circuitBreaker.maxRequests)) {
+      d.cluster->stats.overflow.inc();
+      d.localStatus = 503;
+      d.reason = LocalReason::UpstreamOverflow;
+      return d;
+    }
+    d.heldRequest = true;
+  }
+  const int64_t nowMs = static_cast<int64_t>(worker.loop().nowMs());
+  int endpoint = d.cluster->pick(lbContextFor(d.cluster->config.hashKey, request, peerIp), nowMs);
   if (endpoint < 0) {
+    releaseEndpoint(d);
     d.cluster->stats.noHealthyEndpoint.inc();
     d.localStatus = 503;
     d.reason = LocalReason::NoHealthyEndpoint;
@@ -95,6 +153,9 @@ RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
   d.endpoint = endpoint;
   d.cluster->endpoints[endpoint].activeRequests++;
   d.cluster->stats.activeRequests.add();
+  if (state != nullptr) {
+    state->shared->retryBudget.recordRequest(d.cluster->config.retryBudget, nowMs);
+  }
   return d;
 }
 
@@ -103,7 +164,49 @@ void releaseEndpoint(RouteDecision& decision) {
     decision.cluster->endpoints[decision.endpoint].activeRequests--;
     decision.cluster->stats.activeRequests.sub();
   }
+  if (decision.heldRequest) {
+    resilience::release(decision.cluster->state->shared->requests);
+    decision.heldRequest = false;
+  }
   decision.endpoint = -1;
+}
+
+bool repickEndpoint(Worker& worker, RouteDecision& decision, int avoid) {
+  upstream::ClusterRuntime& cluster = *decision.cluster;
+  if (decision.endpoint >= 0) {
+    cluster.endpoints[decision.endpoint].activeRequests--;
+    cluster.stats.activeRequests.sub();
+    decision.endpoint = -1;
+  }
+  const int64_t nowMs = static_cast<int64_t>(worker.loop().nowMs());
+  int endpoint = -1;
+  // Hash policies would return the same endpoint every time: they get a random draw instead.
+  for (int tries = 0; tries < 3; ++tries) {
+    upstream::LbContext context;
+    if (cluster.config.hashKey.source != config::HashKey::Source::None) {
+      context.hash = worker.random().next();
+    }
+    endpoint = cluster.pick(context, nowMs);
+    if (endpoint != avoid || cluster.endpoints.size() < 2) break;
+  }
+  if (endpoint < 0) return false;
+  decision.endpoint = endpoint;
+  cluster.endpoints[endpoint].activeRequests++;
+  cluster.stats.activeRequests.add();
+  return true;
+}
+
+void reportOutcome(Worker& worker, upstream::ClusterRuntime& cluster, int endpoint, int status) {
+  if (!cluster.config.outlierDetection || cluster.state == nullptr || endpoint < 0) return;
+  const resilience::Outcome outcome = status == 0     ? resilience::Outcome::LocalOriginFailure
+                                      : status >= 500 ? resilience::Outcome::ServerError
+                                                      : resilience::Outcome::Success;
+  if (resilience::OutlierDetector::report(*cluster.config.outlierDetection, *cluster.state->shared,
+                                          cluster.state->endpoints, static_cast<size_t>(endpoint),
+                                          outcome, status,
+                                          static_cast<int64_t>(worker.loop().nowMs()))) {
+    cluster.stats.ejections.inc();
+  }
 }
 
 RewrittenTarget rewriteTarget(const config::RouteRule& rule, std::string_view path,

@@ -8,6 +8,7 @@
 
 #include "proxy/proxy_stats.h"
 #include "proxy/worker.h"
+#include "resilience/fault.h"
 #include "routing/route_table.h"
 
 namespace trellis::proxy {
@@ -16,12 +17,16 @@ struct RouteDecision {
   const config::RouteRule* rule = nullptr;
   const RuleRuntime* runtime = nullptr;
   upstream::ClusterRuntime* cluster = nullptr;
-  int endpoint = -1;  // >= 0: forward; the endpoint's active-request count was taken
+  int endpoint = -1;         // >= 0: forward; the endpoint's active-request count was taken
+  bool heldRequest = false;  // counted against the cluster's circuit breaker maxRequests
   RequestStats* stats = nullptr;
+  config::Duration faultDelay{0};  // fault injection: wait this long before forwarding
   // When endpoint < 0: the reply the proxy makes itself.
   int localStatus = 0;
   LocalReason reason = LocalReason::RouteNotFound;
-  std::string location;  // redirects
+  std::string location;          // redirects
+  uint32_t retryAfter = 0;       // 429: seconds for `retry-after`
+  int16_t localGrpcStatus = -1;  // fault aborts of gRPC calls: the configured grpc-status
 
   bool forward() const { return endpoint >= 0; }
 };
@@ -32,8 +37,17 @@ RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
                           const ListenerRuntime& listener, const routing::RequestView& request,
                           std::string_view peerIp);
 
-/// Gives back the active-request count a forwarding decision took.
+/// Gives back the active-request counts a forwarding decision took.
 void releaseEndpoint(RouteDecision& decision);
+
+/// Picks another endpoint of the decision's cluster for a retry, preferring one that is not
+/// `avoid` (Envoy's previous-hosts predicate); moves the active-request count. False when the
+/// cluster has no usable endpoint.
+bool repickEndpoint(Worker& worker, RouteDecision& decision, int avoid);
+
+/// Reports how an attempt on `endpoint` ended to the cluster's outlier detection, if any.
+/// `status` is the response status (0 when the attempt failed without one).
+void reportOutcome(Worker& worker, upstream::ClusterRuntime& cluster, int endpoint, int status);
 
 /// Request path and host after the rule's URLRewrite; `storage` keeps a rewritten path alive.
 struct RewrittenTarget {

@@ -38,7 +38,7 @@ bool TcpSession::start() {
   if (cluster_->config.hashKey.source == config::HashKey::Source::SourceIp) {
     context.hash = upstream::stableHash(peer_.ip());
   }
-  endpoint_ = cluster_->balancer->pick(context);
+  endpoint_ = cluster_->pick(context, static_cast<int64_t>(worker_.loop().nowMs()));
   if (endpoint_ < 0) {
     cluster_->stats.noHealthyEndpoint.inc();
     return false;

@@ -21,9 +21,12 @@ namespace trellis::proxy {
 enum class UpstreamFailure : uint8_t {
   ConnectFailure,  // refused, unreachable
   ConnectTimeout,
-  Reset,        // connection lost, or RST_STREAM from the upstream
-  Refused,      // never processed (REFUSED_STREAM, or above a GOAWAY's last stream id)
-  BadResponse,  // unparsable or protocol-violating response
+  Reset,          // connection lost, or RST_STREAM from the upstream
+  Refused,        // never processed (REFUSED_STREAM, or above a GOAWAY's last stream id)
+  BadResponse,    // unparsable or protocol-violating response
+  PerTryTimeout,  // the attempt ran out of the route's per-try timeout
+  Overflow,       // a circuit-breaker limit refused the attempt
+  NoEndpoint,     // a retry found no usable endpoint
 };
 
 /// The reply a client gets when its exchange failed before any response byte.
@@ -42,6 +45,12 @@ constexpr FailureReply failureReply(UpstreamFailure failure) {
       return {502, LocalReason::UpstreamReset};
     case UpstreamFailure::BadResponse:
       return {502, LocalReason::UpstreamBadResponse};
+    case UpstreamFailure::PerTryTimeout:
+      return {504, LocalReason::UpstreamPerTryTimeout};
+    case UpstreamFailure::Overflow:
+      return {503, LocalReason::UpstreamOverflow};
+    case UpstreamFailure::NoEndpoint:
+      return {503, LocalReason::NoHealthyEndpoint};
   }
   return {502, LocalReason::UpstreamReset};
 }

@@ -130,8 +130,8 @@ std::string Worker::apply(const std::shared_ptr<const ActiveConfig>& active) {
   const config::Snapshot& snapshot = *active->snapshot;
   uint64_t seed = random_.next();
   for (const auto& [name, cluster] : snapshot.clusters) {
-    next->clusters[name] =
-        std::make_shared<upstream::ClusterRuntime>(cluster, stats_.cluster(name), seed++);
+    next->clusters[name] = std::make_shared<upstream::ClusterRuntime>(
+        cluster, stats_.cluster(name), seed++, active->cluster(name));
   }
   auto clusterByName = [&](const std::string& name) -> upstream::ClusterRuntime* {
     auto it = next->clusters.find(name);
@@ -145,6 +145,7 @@ std::string Worker::apply(const std::shared_ptr<const ActiveConfig>& active) {
     runtime.routes = &active->routeTables[i];
     runtime.stats = &stats_.listener(listener.name);
     runtime.unroutedStats = &stats_.request({listener.name, "", ""});
+    runtime.connectionLimiter = active->connectionLimiters[i].get();
     if (listener.servesTcp()) {
       runtime.tcpCluster = clusterByName(listener.tcpCluster);
       runtime.tcpStats = &stats_.request({listener.name, "", listener.tcpCluster});
@@ -153,6 +154,9 @@ std::string Worker::apply(const std::shared_ptr<const ActiveConfig>& active) {
       for (const auto& rule : hostRules.rules) {
         RuleRuntime& ruleRuntime = next->rules[&rule];
         ruleRuntime.localStats = &stats_.request({listener.name, rule.routeName, ""});
+        if (auto it = active->ruleLimiters.find(&rule); it != active->ruleLimiters.end()) {
+          ruleRuntime.rateLimiter = it->second.get();
+        }
         for (const auto& backend : rule.backends) {
           ruleRuntime.backends.push_back(clusterByName(backend.cluster));
           ruleRuntime.stats.push_back(

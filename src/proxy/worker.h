@@ -34,6 +34,7 @@ struct RuleRuntime {
   std::vector<RequestStats*> stats;                 // parallel to rule.backends
   std::vector<upstream::ClusterRuntime*> mirrors;   // parallel to rule.mirrors
   RequestStats* localStats = nullptr;               // replies made without a backend
+  resilience::RateLimiter* rateLimiter = nullptr;   // the rule's local rate limit, if any
 };
 
 struct ListenerRuntime {
@@ -43,6 +44,7 @@ struct ListenerRuntime {
   RequestStats* unroutedStats = nullptr;  // requests that matched no rule / bad input
   upstream::ClusterRuntime* tcpCluster = nullptr;
   RequestStats* tcpStats = nullptr;
+  resilience::RateLimiter* connectionLimiter = nullptr;  // Tcp/Auto: new connections
 };
 
 /// A worker's view of one ActiveConfig.

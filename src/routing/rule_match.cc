@@ -147,35 +147,36 @@ bool RuleMatcher::matchesBesidesPathFilter(const RequestView& request,
   return re2::RE2::FullMatch(path, *pathRegex_);
 }
 
+bool headerMatches(std::span<const http::HeaderField> headers, std::string_view name,
+                   std::string_view value, const re2::RE2* regex) {
+  if (regex == nullptr) {
+    bool found = false;
+    return joinedValuesEqual(headers, name, value, found);
+  }
+  const http::HeaderField* first = nullptr;
+  size_t count = 0;
+  for (const http::HeaderField& h : headers) {
+    if (!equalsFolded(h.name, name)) continue;
+    if (first == nullptr) first = &h;
+    ++count;
+  }
+  if (first == nullptr) return false;
+  if (count == 1) return re2::RE2::FullMatch(first->value, *regex);
+  // Rare: a repeated header matched by a regex. A per-thread buffer keeps this allocation-free
+  // once warm.
+  thread_local std::string joined;
+  joined.clear();
+  for (const http::HeaderField& h : headers) {
+    if (!equalsFolded(h.name, name)) continue;
+    if (&h != first) joined.push_back(',');
+    joined.append(h.value);
+  }
+  return re2::RE2::FullMatch(joined, *regex);
+}
+
 bool RuleMatcher::headersMatch(const RequestView& request) const {
   for (const ValueMatcher& m : headers_) {
-    if (m.regex == nullptr) {
-      bool found = false;
-      if (!joinedValuesEqual(request.headers, m.name, m.value, found)) return false;
-      continue;
-    }
-    const http::HeaderField* first = nullptr;
-    size_t count = 0;
-    for (const http::HeaderField& h : request.headers) {
-      if (!equalsFolded(h.name, m.name)) continue;
-      if (first == nullptr) first = &h;
-      ++count;
-    }
-    if (first == nullptr) return false;
-    if (count == 1) {
-      if (!re2::RE2::FullMatch(first->value, *m.regex)) return false;
-      continue;
-    }
-    // Rare: a repeated header matched by a regex. A per-thread buffer keeps this allocation-free
-    // once warm.
-    thread_local std::string joined;
-    joined.clear();
-    for (const http::HeaderField& h : request.headers) {
-      if (!equalsFolded(h.name, m.name)) continue;
-      if (&h != first) joined.push_back(',');
-      joined.append(h.value);
-    }
-    if (!re2::RE2::FullMatch(joined, *m.regex)) return false;
+    if (!headerMatches(request.headers, m.name, m.value, m.regex)) return false;
   }
   return true;
 }

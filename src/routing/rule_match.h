@@ -3,6 +3,7 @@
 // without allocating, plus the key that orders rules by Gateway API precedence.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,11 @@ struct PathFilter {
     return false;
   }
 };
+
+/// Gateway API header match: the values of every `name` header (case-insensitive), joined with
+/// ",", equal `value` (regex null) or fully match `regex`. False when there is no such header.
+bool headerMatches(std::span<const http::HeaderField> headers, std::string_view name,
+                   std::string_view value, const re2::RE2* regex);
 
 /// The path as routing sees it: an empty path (authority-form targets) is "/".
 inline std::string_view routingPath(std::string_view path) {

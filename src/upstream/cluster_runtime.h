@@ -10,6 +10,7 @@
 #include "common/socket.h"
 #include "common/stats.h"
 #include "config/model.h"
+#include "resilience/shared_state.h"
 #include "upstream/lb/load_balancer.h"
 
 namespace trellis::upstream {
@@ -23,19 +24,40 @@ struct ClusterStats {
   Counter resets;        // upstream closed or reset before the response completed
   Counter badResponses;  // unparseable response
   Counter noHealthyEndpoint;
+  Counter retries;               // attempts after the first
+  Counter retryBudgetExhausted;  // retriable failures not retried: the budget was spent
+  Counter retryOverflow;         // ... or maxRetries retries were already in flight
+  Counter perTryTimeouts;
+  Counter requestTimeouts;
+  Counter overflow;     // requests refused by a circuit breaker limit
+  Counter rateLimited;  // requests refused by the cluster's rate limit
+  Counter ejections;    // outlier detection ejected an endpoint
   Gauge activeRequests;
   Gauge activeConnections;
 };
 
 struct ClusterRuntime {
-  ClusterRuntime(const config::Cluster& config, ClusterStats& stats, uint64_t seed);
+  /// `state` is the cluster's proxy-wide resilience state (null: none, e.g. in unit tests).
+  ClusterRuntime(const config::Cluster& config, ClusterStats& stats, uint64_t seed,
+                 const resilience::ClusterState* state = nullptr);
+
+  /// Picks an endpoint, first bringing the balancer's view of endpoint health up to date with
+  /// ejections and health checks done by any worker.
+  int pick(const LbContext& context, int64_t nowMs);
 
   const config::Cluster& config;
   ClusterStats& stats;
+  const resilience::ClusterState* state;
   std::vector<SocketAddress> addresses;   // parallel to config.endpoints
   std::vector<std::string> endpointKeys;  // "ip:port", the connection-pool key
   std::vector<EndpointState> endpoints;   // parallel to config.endpoints
   std::unique_ptr<LoadBalancer> balancer;
+
+ private:
+  void refreshHealth(int64_t nowMs);
+  uint64_t seenHealthVersion_ = 0;
+  int64_t nextExpiryMs_ = 0;  // when an ejection ends: health changes then without a version bump
+  bool trackHealth_ = false;
 };
 
 }  // namespace trellis::upstream

@@ -189,6 +189,10 @@ Resources meshResources(const MeshState& mesh) {
   Resources resources;
   resources.services = mesh.resources.services;
   resources.workloads = mesh.resources.workloads;
+  // Policies whose target is not in this proxy's part of the mesh only produce warnings, which
+  // are not reported per proxy.
+  resources.backendPolicies = mesh.resources.backendPolicies;
+  resources.routePolicies = mesh.resources.routePolicies;
   for (const RouteDef& route : mesh.resources.routes) {
     bool meshRoute = std::any_of(route.parentRefs.begin(), route.parentRefs.end(),
                                  [](const ParentRef& ref) { return ref.kind == "Service"; });

@@ -43,7 +43,8 @@ struct DecodeResult {
 DecodeResult decode(const Resources& resources);
 
 /// For proxyless gRPC clients: an API listener named `name` whose HttpConnectionManager takes
-/// RDS `routeConfigName` over ADS and has the router filter last.
+/// RDS `routeConfigName` over ADS and has the fault filter (which applies the routes' fault
+/// injection) and the router filter last.
 envoy::config::listener::v3::Listener encodeApiListener(const std::string& name,
                                                         const std::string& routeConfigName);
 

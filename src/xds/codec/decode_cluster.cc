@@ -8,6 +8,7 @@
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "xds/codec/codec.h"
 #include "xds/codec/internal.h"
+#include "xds/codec/policy.h"
 #include "xds/codec/trellis_metadata.h"
 
 namespace trellis::xds::detail {
@@ -193,7 +194,7 @@ bool decodeClusterSettings(const Cluster& in, Problems& problems, config::Cluste
                                                              : out.http2ConnectionWindowSize) =
         static_cast<uint32_t>(*size);
   }
-  if (!decodeHashOn(settings, out)) return false;
+  if (!decodeHashOn(settings, out) || !decodeClusterPolicySettings(settings, out)) return false;
   return settings.finish();
 }
 
@@ -202,7 +203,8 @@ bool decodeCluster(const Cluster& in, Problems& problems, config::Cluster& out,
   if (!onlyFields(in,
                   {"name", "type", "eds_cluster_config", "connect_timeout", "lb_policy",
                    "ring_hash_lb_config", "maglev_lb_config", "typed_extension_protocol_options",
-                   "metadata"},
+                   "metadata", "circuit_breakers", "outlier_detection", "health_checks",
+                   "common_lb_config"},
                   problems, "")) {
     return false;
   }
@@ -239,7 +241,7 @@ bool decodeCluster(const Cluster& in, Problems& problems, config::Cluster& out,
     out.connectTimeout = *timeout;
   }
   return decodeLbPolicy(in, problems, out) && decodeProtocolOptions(in, problems, out) &&
-         decodeClusterSettings(in, problems, out);
+         decodeClusterPolicy(in, problems, out) && decodeClusterSettings(in, problems, out);
 }
 
 bool decodeEndpoints(const ClusterLoadAssignment& in, Problems& problems, config::Cluster& out) {

@@ -5,11 +5,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
+#include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
+#include "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.pb.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "xds/codec/internal.h"
+#include "xds/codec/policy.h"
 #include "xds/codec/trellis_metadata.h"
 
 namespace trellis::xds::detail {
@@ -18,8 +22,11 @@ namespace {
 using envoy::config::listener::v3::Filter;
 using envoy::config::listener::v3::FilterChain;
 using envoy::config::listener::v3::Listener;
+using envoy::extensions::filters::http::fault::v3::HTTPFault;
 using envoy::extensions::filters::http::router::v3::Router;
+using LocalRateLimitFilter = envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit;
 using envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+using envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 using envoy::extensions::filters::network::tcp_proxy::v3::TcpProxy;
 
 constexpr uint64_t kMaxWindow = 0x7fffffff;
@@ -40,6 +47,10 @@ class ListenerDecoder {
   bool decodeConnectionManager(const Filter& filter, const std::string& path, bool autoListener,
                                config::Listener& out);
   bool decodeHttpFilters(const HttpConnectionManager& hcm, const std::string& path);
+  template <typename Config>
+  bool routeSettingsFilter(const HttpFilter& filter, const std::string& path, std::string_view name,
+                           bool& seen, Config& config,
+                           std::initializer_list<std::string_view> allowed);
   bool decodeRoutes(const HttpConnectionManager& hcm, const std::string& path,
                     config::Listener& out);
   bool decodeTcpProxy(const Filter& filter, const std::string& path, config::Listener& out);
@@ -68,19 +79,53 @@ std::optional<ListenerDecoder::FilterKind> ListenerDecoder::filterKind(const Fil
   return std::nullopt;
 }
 
+// The fault and local_ratelimit filters only apply the routes' settings (the model has no
+// listener-wide fault or request rate limit): at most once each, named as the routes' keys.
+template <typename Config>
+bool ListenerDecoder::routeSettingsFilter(const HttpFilter& filter, const std::string& path,
+                                          std::string_view name, bool& seen, Config& config,
+                                          std::initializer_list<std::string_view> allowed) {
+  if (std::exchange(seen, true)) {
+    return problems_.fail(path, "duplicate HTTP filter " + quote(filter.name()));
+  }
+  if (filter.name() != name) {
+    return problems_.fail(path + ".name", "must be " + std::string(name) +
+                                              " (the key of the routes' typed_per_filter_config)");
+  }
+  return unpack(filter.typed_config(), config, problems_, path + ".typed_config") &&
+         onlyFields(config, allowed, problems_, path + ".typed_config");
+}
+
 bool ListenerDecoder::decodeHttpFilters(const HttpConnectionManager& hcm, const std::string& path) {
   const std::string filtersPath = path + ".http_filters";
   if (hcm.http_filters().empty()) {
     return problems_.fail(filtersPath,
                           "missing the router filter (" + std::string(kRouterFilter) + ")");
   }
+  bool fault = false;
+  bool rateLimit = false;
   for (int i = 0; i < hcm.http_filters_size(); ++i) {
     const auto& filter = hcm.http_filters(i);
     const std::string filterPath = fmt::format("{}[{}]", filtersPath, i);
     if (!onlyFields(filter, {"name", "typed_config"}, problems_, filterPath)) return false;
+    if (filter.typed_config().Is<HTTPFault>()) {
+      HTTPFault config;
+      if (!routeSettingsFilter(filter, filterPath, kFaultFilter, fault, config, {})) return false;
+      continue;
+    }
+    if (filter.typed_config().Is<LocalRateLimitFilter>()) {
+      LocalRateLimitFilter config;
+      if (!routeSettingsFilter(filter, filterPath, kLocalRateLimitFilter, rateLimit, config,
+                               {"stat_prefix"})) {
+        return false;
+      }
+      continue;
+    }
     if (!filter.typed_config().Is<Router>()) {
       return problems_.fail(filterPath, "unsupported HTTP filter " + quote(filter.name()) +
-                                            " (only " + std::string(kRouterFilter) + ")");
+                                            " (expected " + std::string(kFaultFilter) + ", " +
+                                            std::string(kLocalRateLimitFilter) + " and " +
+                                            std::string(kRouterFilter) + ")");
     }
     if (i + 1 != hcm.http_filters_size()) {
       return problems_.fail(filterPath, "the router filter must be the last HTTP filter");
@@ -130,11 +175,12 @@ bool ListenerDecoder::decodeConnectionManager(const Filter& filter, const std::s
   const std::string hcmPath = path + ".typed_config";
   HttpConnectionManager hcm;
   if (!unpack(filter.typed_config(), hcm, problems_, hcmPath) ||
-      !onlyFields(hcm,
-                  {"codec_type", "stat_prefix", "rds", "route_config", "http_filters",
-                   "max_request_headers_kb", "common_http_protocol_options",
-                   "http2_protocol_options", "request_headers_timeout", "strip_any_host_port"},
-                  problems_, hcmPath)) {
+      !onlyFields(
+          hcm,
+          {"codec_type", "stat_prefix", "rds", "route_config", "http_filters",
+           "max_request_headers_kb", "common_http_protocol_options", "http2_protocol_options",
+           "request_headers_timeout", "stream_idle_timeout", "strip_any_host_port"},
+          problems_, hcmPath)) {
     return false;
   }
   switch (hcm.codec_type()) {
@@ -184,6 +230,16 @@ bool ListenerDecoder::decodeConnectionManager(const Filter& filter, const std::s
         toDuration(hcm.request_headers_timeout(), problems_, hcmPath + ".request_headers_timeout");
     if (!timeout) return false;
     http.headerTimeout = *timeout;
+  }
+  if (hcm.has_stream_idle_timeout()) {
+    const auto& idle = hcm.stream_idle_timeout();
+    if (idle.seconds() == 0 && idle.nanos() == 0) {
+      http.streamIdleTimeout = config::Duration(0);  // none
+    } else {
+      auto timeout = toDuration(idle, problems_, hcmPath + ".stream_idle_timeout");
+      if (!timeout) return false;
+      http.streamIdleTimeout = *timeout;
+    }
   }
   const auto& h2 = hcm.http2_protocol_options();
   const std::string h2Path = hcmPath + ".http2_protocol_options";
@@ -353,6 +409,7 @@ bool ListenerDecoder::decodeSettings(const Listener& in, config::Listener& out) 
   if (auto timeout = settings.duration("http2WindowStallTimeoutMs")) {
     http.http2.windowStallTimeout = *timeout;
   }
+  if (!readRateLimit(settings, "connectionRateLimit", out.connectionRateLimit)) return false;
   return settings.finish();
 }
 

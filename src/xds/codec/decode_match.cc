@@ -50,8 +50,10 @@ bool checkText(const std::string& error, Problems& problems, const std::string& 
   return error.empty() || problems.fail(path, error);
 }
 
-bool decodeHeader(const HeaderMatcher& header, Problems& problems, const std::string& path,
-                  config::RouteMatch& out) {
+}  // namespace
+
+bool decodeHeaderMatcher(const HeaderMatcher& header, Problems& problems, const std::string& path,
+                         config::RouteMatch& out) {
   if (!onlyFields(header, {"name", "string_match", "exact_match", "safe_regex_match"}, problems,
                   path)) {
     return false;
@@ -109,6 +111,8 @@ bool decodeHeader(const HeaderMatcher& header, Problems& problems, const std::st
   out.headers.push_back(std::move(value));
   return true;
 }
+
+namespace {
 
 bool decodeQuery(const envoy::config::route::v3::QueryParameterMatcher& query, Problems& problems,
                  const std::string& path, config::RouteMatch& out) {
@@ -207,7 +211,7 @@ bool decodeMatch(const RouteMatch& match, FieldsReader& settings, Problems& prob
   }
   if (!decodePath(match, settings, problems, path, out.path)) return false;
   for (int i = 0; i < match.headers_size(); ++i) {
-    if (!decodeHeader(match.headers(i), problems, fieldPath(path, "headers", i), out)) {
+    if (!decodeHeaderMatcher(match.headers(i), problems, fieldPath(path, "headers", i), out)) {
       return false;
     }
   }

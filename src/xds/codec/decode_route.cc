@@ -9,6 +9,7 @@
 #include "envoy/config/route/v3/route.pb.h"
 #include "xds/codec/decode_route_parts.h"
 #include "xds/codec/internal.h"
+#include "xds/codec/policy.h"
 
 namespace trellis::xds::detail {
 namespace {
@@ -225,11 +226,11 @@ bool checkRegexRewriteFields(const Rewrite& rewrite, Problems& problems, const s
 
 bool RouteDecoder::decodeRouteAction(const RouteAction& action, const std::string& path,
                                      config::RouteRule& out) {
-  if (!onlyFields(
-          action,
-          {"cluster", "weighted_clusters", "cluster_not_found_response_code", "timeout",
-           "host_rewrite_literal", "prefix_rewrite", "regex_rewrite", "request_mirror_policies"},
-          problems_, path)) {
+  if (!onlyFields(action,
+                  {"cluster", "weighted_clusters", "cluster_not_found_response_code", "timeout",
+                   "idle_timeout", "retry_policy", "host_rewrite_literal", "prefix_rewrite",
+                   "regex_rewrite", "request_mirror_policies"},
+                  problems_, path)) {
     return false;
   }
   if (!decodeBackends(action, path, out)) return false;
@@ -239,9 +240,7 @@ bool RouteDecoder::decodeRouteAction(const RouteAction& action, const std::strin
     return problems_.fail(path + ".cluster_not_found_response_code",
                           "only INTERNAL_SERVER_ERROR is supported (Trellis answers 500)");
   }
-  if (action.timeout().seconds() != 0 || action.timeout().nanos() != 0) {
-    return problems_.fail(path + ".timeout", "request timeouts are unsupported (only 0s: none)");
-  }
+  if (!decodeRouteTimeouts(action, *settings_, path, out)) return false;
   for (int i = 0; i < action.request_mirror_policies_size(); ++i) {
     const auto& mirror = action.request_mirror_policies(i);
     const std::string mirrorPath = fmt::format("{}.request_mirror_policies[{}]", path, i);
@@ -251,7 +250,7 @@ bool RouteDecoder::decodeRouteAction(const RouteAction& action, const std::strin
     std::string cluster = resolveCluster(mirror.cluster(), clusters_);
     if (!cluster.empty()) out.mirrors.push_back({std::move(cluster)});
   }
-  for (const char* key : {"backends", "mirrors"}) {
+  for (const char* key : {"backends", "mirrors", "routeAction"}) {
     if (settings_->has(key)) {
       return problems_.fail(settings_->pathOf(key),
                             "only for redirect and direct_response routes (use the route action)");
@@ -452,7 +451,7 @@ bool RouteDecoder::decode(const Route& route, const std::string& path, config::R
   if (!onlyFields(route,
                   {"name", "match", "route", "redirect", "direct_response", "metadata",
                    "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
-                   "response_headers_to_remove"},
+                   "response_headers_to_remove", "typed_per_filter_config"},
                   problems_, path)) {
     return false;
   }
@@ -484,6 +483,16 @@ bool RouteDecoder::decode(const Route& route, const std::string& path, config::R
     default:
       return problems_.fail(path, "missing action (route, redirect or direct_response)");
   }
+  if (!route.has_route()) {
+    // Timeouts and retries of a rule that does not forward: kept, with no RouteAction to hold them.
+    RouteAction settings;
+    std::string settingsPath;
+    if (!routeActionSettings(*settings_, settings, settingsPath) ||
+        !decodeRouteTimeouts(settings, *settings_, settingsPath, out)) {
+      return false;
+    }
+  }
+  if (!decodeRouteFilters(route, *settings_, path, out)) return false;
   const bool requestFlag = settings_->boolean("requestHeaderModifier").value_or(false);
   const bool responseFlag = settings_->boolean("responseHeaderModifier").value_or(false);
   if (!decodeModifier(route.request_headers_to_add(), route.request_headers_to_remove(),

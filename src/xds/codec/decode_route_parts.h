@@ -15,6 +15,11 @@ namespace trellis::xds::detail {
 std::shared_ptr<const re2::RE2> compileRegex(const std::string& pattern, Problems& problems,
                                              const std::string& path);
 
+/// One header matcher (string_match, or the legacy exact_match / safe_regex_match) into
+/// out.headers, or out.method for ":method".
+bool decodeHeaderMatcher(const envoy::config::route::v3::HeaderMatcher& header, Problems& problems,
+                         const std::string& path, config::RouteMatch& out);
+
 /// RouteMatch → model match. `settings` is the route's metadata (its "grpc" and "pathMatch").
 bool decodeMatch(const envoy::config::route::v3::RouteMatch& match, FieldsReader& settings,
                  Problems& problems, const std::string& path, config::RouteMatch& out);

@@ -7,10 +7,13 @@
 // metadata["trellis.dev"]: maxIdlePerEndpoint, protocol "TCP" for opaque ports, hashOn (what
 // RingHash and Maglev hash: {header}, {cookie} or {sourceIP}), and the HTTP/2 windows of
 // clusters that do not speak HTTP/2 (the model keeps them).
+// The resilience policies (circuit breakers, outlier detection, health checks, panic threshold,
+// retry budget, rate limit): encode_cluster_policy.cc.
 
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb.h"
 #include "xds/codec/codec.h"
 #include "xds/codec/internal.h"
+#include "xds/codec/policy.h"
 #include "xds/codec/trellis_metadata.h"
 
 namespace trellis::xds {
@@ -97,6 +100,7 @@ Cluster encodeCluster(const config::Cluster& cluster) {
     detail::setString(metadata, "protocol", "TCP");
   }
   hashMetadata(cluster.hashKey, metadata);
+  detail::encodeClusterPolicy(cluster, out, metadata);
   detail::attach(std::move(metadata), out);
   return out;
 }

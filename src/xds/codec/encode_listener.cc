@@ -1,11 +1,12 @@
 // Model → LDS. Standard fields:
 //   address.socket_address, per_connection_buffer_limit_bytes (http.bufferBytes);
 //   HTTP and HTTP2: one filter chain with an HttpConnectionManager: codec_type AUTO (HTTP/1.x and
-//     h2c) or HTTP2, RDS over ADS named after the listener, the router filter last,
-//     max_request_headers_kb, common_http_protocol_options {idle_timeout, max_headers_count},
-//     request_headers_timeout, http2_protocol_options {max_concurrent_streams,
-//     initial_stream_window_size, initial_connection_window_size}, strip_any_host_port (routing
-//     ignores the Host port);
+//     h2c) or HTTP2, RDS over ADS named after the listener, the fault and local_ratelimit
+//     filters (without settings of their own: they apply the routes' typed_per_filter_config)
+//     and the router filter last, max_request_headers_kb, common_http_protocol_options
+//     {idle_timeout, max_headers_count}, request_headers_timeout, stream_idle_timeout (0s: none),
+//     http2_protocol_options {max_concurrent_streams, initial_stream_window_size,
+//     initial_connection_window_size}, strip_any_host_port (routing ignores the Host port);
 //   TCP: one filter chain with a TcpProxy {cluster, idle_timeout, stat_prefix};
 //   AUTO: the http_inspector listener filter with listener_filters_timeout = detectTimeout and
 //     continue_on_listener_filters_timeout, a filter chain for application protocols
@@ -13,13 +14,18 @@
 //     filter chain (silent clients and other bytes).
 // metadata["trellis.dev"]: maxUrlBytes, maxRequestBodyBytes, drainTimeoutMs, the HTTP/2 limits
 // Envoy has no field for (http2MaxFrameSize, http2MaxHeaderListSize, http2MaxResetsPerSecond,
-// http2WindowStallTimeoutMs), and maxRequestHeadersBytes when it is not a whole number of KiB.
+// http2WindowStallTimeoutMs), maxRequestHeadersBytes when it is not a whole number of KiB, and
+// connectionRateLimit (Envoy's network local_ratelimit filter has no keyed buckets, and an AUTO
+// listener would need one bucket shared by its two filter chains).
 
+#include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
+#include "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.pb.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
 #include "xds/codec/codec.h"
 #include "xds/codec/internal.h"
+#include "xds/codec/policy.h"
 #include "xds/codec/trellis_metadata.h"
 
 namespace trellis::xds::detail {
@@ -35,6 +41,13 @@ void setRds(HttpConnectionManager& hcm, const std::string& routeConfigName) {
   rds->set_route_config_name(routeConfigName);
   rds->mutable_config_source()->mutable_ads();
   rds->mutable_config_source()->set_resource_api_version(envoy::config::core::v3::V3);
+}
+
+// The fault filter without delays or aborts of its own: routes' typed_per_filter_config set them.
+void addFault(HttpConnectionManager& hcm) {
+  auto* fault = hcm.add_http_filters();
+  fault->set_name(std::string(kFaultFilter));
+  fault->mutable_typed_config()->PackFrom(envoy::extensions::filters::http::fault::v3::HTTPFault());
 }
 
 void addRouter(HttpConnectionManager& hcm) {
@@ -60,7 +73,15 @@ Filter connectionManager(const config::Listener& listener) {
   h2->mutable_max_concurrent_streams()->set_value(http.http2.maxConcurrentStreams);
   h2->mutable_initial_stream_window_size()->set_value(http.http2.initialStreamWindowSize);
   h2->mutable_initial_connection_window_size()->set_value(http.http2.connectionWindowSize);
+  setDuration(hcm.mutable_stream_idle_timeout(), http.streamIdleTimeout);
   hcm.set_strip_any_host_port(true);
+  addFault(hcm);
+  // No token bucket: a no-op until a route's typed_per_filter_config gives it one.
+  envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit rateLimit;
+  rateLimit.set_stat_prefix(std::string(kLocalRateLimitStatPrefix));
+  auto* rateLimitFilter = hcm.add_http_filters();
+  rateLimitFilter->set_name(std::string(kLocalRateLimitFilter));
+  rateLimitFilter->mutable_typed_config()->PackFrom(rateLimit);
   addRouter(hcm);
   Filter filter;
   filter.set_name(std::string(kHttpConnectionManagerFilter));
@@ -128,6 +149,9 @@ Listener encodeListener(const config::Listener& listener) {
   }
   Struct metadata;
   if (listener.servesHttp()) httpMetadata(listener.http, metadata);
+  if (listener.connectionRateLimit) {
+    setRateLimit(metadata, "connectionRateLimit", *listener.connectionRateLimit);
+  }
   attach(std::move(metadata), out);
   return out;
 }
@@ -141,6 +165,8 @@ envoy::config::listener::v3::Listener encodeApiListener(const std::string& name,
   detail::HttpConnectionManager hcm;
   hcm.set_stat_prefix(name);
   detail::setRds(hcm, routeConfigName);
+  // gRPC clients inject the routes' faults themselves; they have no local_ratelimit filter.
+  detail::addFault(hcm);
   detail::addRouter(hcm);
   envoy::config::listener::v3::Listener out;
   out.set_name(name);

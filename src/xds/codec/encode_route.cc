@@ -4,9 +4,9 @@
 //     HeaderMatcher string_match (gRPC: the legacy exact_match / safe_regex_match, which gRPC
 //     1.51 reads), the method as a ":method" header, query_parameters;
 //   action: route {cluster | weighted_clusters with total_weight}, host_rewrite_literal,
-//     prefix_rewrite / regex_rewrite, request_mirror_policies, timeout 0 (Trellis sets none),
-//     cluster_not_found_response_code 500 | redirect | direct_response 500 (no backend, or
-//     only weight-0 ones);
+//     prefix_rewrite / regex_rewrite, request_mirror_policies, cluster_not_found_response_code
+//     500 | redirect | direct_response 500 (no backend, or only weight-0 ones);
+//   timeouts, retries, fault injection and rate limits: encode_route_policy.cc;
 //   request_headers_to_add (set: OVERWRITE_IF_EXISTS_OR_ADD, add: APPEND_IF_EXISTS_OR_ADD),
 //     request_headers_to_remove, and the same for responses; name: the route's namespace/name.
 // metadata["trellis.dev"] keeps what Envoy has no field for: GRPCRoute precedence ("grpc"),
@@ -19,6 +19,7 @@
 #include "routing/host_groups.h"
 #include "xds/codec/codec.h"
 #include "xds/codec/internal.h"
+#include "xds/codec/policy.h"
 #include "xds/codec/trellis_metadata.h"
 
 namespace trellis::xds::detail {
@@ -39,6 +40,8 @@ void encodeStringMatch(const config::ValueMatch& match,
   }
 }
 
+}  // namespace
+
 void encodeHeaderMatch(const config::ValueMatch& match, RouteDialect dialect, HeaderMatcher& out) {
   out.set_name(match.name);
   if (dialect == RouteDialect::Envoy) {
@@ -55,6 +58,8 @@ void encodeHeaderMatch(const config::ValueMatch& match, RouteDialect dialect, He
   }
 #pragma GCC diagnostic pop
 }
+
+namespace {
 
 void encodeHeaderModifier(const config::HeaderModifier& modifier,
                           google::protobuf::RepeatedPtrField<HeaderValueOption>& toAdd,
@@ -113,8 +118,6 @@ void encodeRouteAction(const config::RouteRule& rule, RouteAction& action, Struc
   }
   // Trellis answers 500 for an unresolved backend (Gateway API); Envoy's default is 503.
   action.set_cluster_not_found_response_code(RouteAction::INTERNAL_SERVER_ERROR);
-  // Trellis sets no request timeout; Envoy's default is 15s.
-  action.mutable_timeout();
   for (const config::RequestMirror& mirror : rule.mirrors) {
     action.add_request_mirror_policies()->set_cluster(mirror.cluster);
   }
@@ -250,6 +253,14 @@ Route encodeRule(const config::RouteRule& rule, RouteDialect dialect) {
     out.mutable_direct_response()->set_status(500);
     encodeNonForwardingExtras(rule, metadata);
   }
+  if (out.has_route()) {
+    encodeRouteTimeouts(rule, dialect, true, *out.mutable_route(), metadata);
+  } else {
+    RouteAction settings;
+    encodeRouteTimeouts(rule, dialect, false, settings, metadata);
+    attachRouteAction(settings, metadata);
+  }
+  encodeRouteFilters(rule, dialect, out, metadata);
   if (rule.requestHeaders) {
     encodeHeaderModifier(*rule.requestHeaders, *out.mutable_request_headers_to_add(),
                          *out.mutable_request_headers_to_remove());

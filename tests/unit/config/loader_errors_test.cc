@@ -145,7 +145,7 @@ TEST(LoaderErrorsTest, UnknownApiVersionAndKind) {
   expectSingleError("apiVersion: trellis.dev/v1alpha1\nkind: Listner\n",
                     at(2, 7, "Listner in document 1", "kind",
                        "unknown kind \"Listner\" for apiVersion trellis.dev/v1alpha1 (expected "
-                       "Listener or Service or Workload)"));
+                       "Listener or Service or Workload or BackendPolicy or RoutePolicy)"));
   expectSingleError("apiVersion: trellis.dev/v1alpha1\nkind: HTTPRoute\n",
                     at(2, 7, "HTTPRoute in document 1", "kind",
                        "kind HTTPRoute belongs to apiVersion gateway.networking.k8s.io/v1, not "
@@ -360,9 +360,9 @@ TEST(LoaderErrorsTest, RouteLimitsAndTimeouts) {
   expectSingleError(
       route("  rules: [{name: a, backendRefs: [{name: svc, port: 80}]}, {name: a}]\n"),
       at(16, 67, kShop, "spec.rules[1].name", "rule name \"a\" must be unique within the route"));
-  expectSingleError(
-      route("  rules: [{retry: {attempts: 2}}]\n"),
-      at(16, 19, kShop, "spec.rules[0].retry", "is not supported by trellis-proxy yet"));
+  expectSingleError(route("  rules: [{sessionPersistence: {type: Cookie}}]\n"),
+                    at(16, 32, kShop, "spec.rules[0].sessionPersistence",
+                       "is not supported by trellis-proxy yet"));
   // 9 rules of 15 matches = 135 > 128.
   std::string rules = "  rules:\n";
   for (int r = 0; r < 9; ++r) {

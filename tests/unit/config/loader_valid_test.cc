@@ -92,6 +92,8 @@ Snapshot expectedBasicSnapshot() {
   oldExact.redirect = redirect;
   RouteRule fallback = rule("default/shop", kCreated, 0, 4, 0, PathMatchType::PathPrefix, "/");
   fallback.backends = {{"default/shop:80", 1}};
+  fallback.timeouts.request = Duration(30000);
+  fallback.timeouts.perTry = Duration(10000);
   shopRoute.rules = {canary, split, cartRule, oldRegex, oldExact, fallback};
 
   RouteTableConfig::HostRules adminRoute;

@@ -121,17 +121,22 @@ TEST_F(DecodeErrors, UnknownHttpFilter) {
     auto* cors = hcm.add_http_filters();
     cors->set_name("envoy.filters.http.cors");
     cors->mutable_typed_config()->PackFrom(google::protobuf::Empty());
-    hcm.mutable_http_filters()->SwapElements(0, 1);
+    hcm.mutable_http_filters()->SwapElements(0, 3);
   });
   EXPECT_EQ(error(),
             "Listener \"shop/web\": filter_chains[0].filters[0].typed_config.http_filters[0]: "
-            "unsupported HTTP filter \"envoy.filters.http.cors\" (only envoy.filters.http.router)");
+            "unsupported HTTP filter \"envoy.filters.http.cors\" (expected "
+            "envoy.filters.http.fault, envoy.filters.http.local_ratelimit and "
+            "envoy.filters.http.router)");
 }
 
 TEST_F(DecodeErrors, RouterFilterNotLast) {
-  editHcm([](HttpConnectionManager& hcm) { *hcm.add_http_filters() = hcm.http_filters(0); });
+  editHcm([](HttpConnectionManager& hcm) {
+    *hcm.add_http_filters() = hcm.http_filters(0);
+    hcm.mutable_http_filters()->DeleteSubrange(0, 1);
+  });
   EXPECT_EQ(error(),
-            "Listener \"shop/web\": filter_chains[0].filters[0].typed_config.http_filters[0]: the "
+            "Listener \"shop/web\": filter_chains[0].filters[0].typed_config.http_filters[1]: the "
             "router filter must be the last HTTP filter");
 }
 
@@ -279,8 +284,8 @@ TEST_F(DecodeErrors, StaticClusters) {
 }
 
 TEST_F(DecodeErrors, UnsupportedClusterFeature) {
-  clusterA().mutable_circuit_breakers();
-  EXPECT_EQ(error(), "Cluster \"shop/a:80\": unsupported circuit_breakers");
+  clusterA().mutable_upstream_connection_options();
+  EXPECT_EQ(error(), "Cluster \"shop/a:80\": unsupported upstream_connection_options");
 }
 
 TEST_F(DecodeErrors, ReservedClusterName) {
@@ -361,18 +366,14 @@ TEST_F(DecodeErrors, DomainsThatRoutingCannotMatchTheSameWay) {
 }
 
 TEST_F(DecodeErrors, ActionsTrellisDoesNotHave) {
-  route(0).mutable_route()->mutable_timeout()->set_seconds(15);
+  route(0).mutable_route()->mutable_hedge_policy();
   EXPECT_EQ(error(),
-            "RouteConfiguration \"shop/web\": virtual_hosts[0].routes[0].route.timeout: request "
-            "timeouts are unsupported (only 0s: none)");
+            "RouteConfiguration \"shop/web\": virtual_hosts[0].routes[0].route: unsupported "
+            "hedge_policy");
   route(0).mutable_direct_response()->set_status(404);
   EXPECT_EQ(error(),
             "RouteConfiguration \"shop/web\": virtual_hosts[0].routes[0].direct_response.status: "
             "only 500 is supported (the answer for a rule without backends)");
-  route(0).mutable_route()->mutable_retry_policy();
-  EXPECT_EQ(error(),
-            "RouteConfiguration \"shop/web\": virtual_hosts[0].routes[0].route: unsupported "
-            "retry_policy");
 }
 
 TEST_F(DecodeErrors, UnsupportedAppendAction) {

@@ -163,9 +163,13 @@ TEST_F(Encoded, HttpListenerUsesTheConnectionManagerFields) {
   EXPECT_EQ(manager.http2_protocol_options().initial_stream_window_size().value(), 70000u);
   EXPECT_EQ(manager.http2_protocol_options().initial_connection_window_size().value(), 80000u);
   EXPECT_TRUE(manager.strip_any_host_port());
-  ASSERT_EQ(manager.http_filters_size(), 1);
-  EXPECT_EQ(manager.http_filters(0).name(), "envoy.filters.http.router");
-  EXPECT_TRUE(manager.http_filters(0).typed_config().Is<Router>());
+  EXPECT_EQ(manager.stream_idle_timeout().seconds(), 300);  // the default, explicitly
+  // The fault and local_ratelimit filters apply the routes' typed_per_filter_config.
+  ASSERT_EQ(manager.http_filters_size(), 3);
+  EXPECT_EQ(manager.http_filters(0).name(), "envoy.filters.http.fault");
+  EXPECT_EQ(manager.http_filters(1).name(), "envoy.filters.http.local_ratelimit");
+  EXPECT_EQ(manager.http_filters(2).name(), "envoy.filters.http.router");
+  EXPECT_TRUE(manager.http_filters(2).typed_config().Is<Router>());
 
   const auto& fields = trellis(web.metadata()).fields();
   EXPECT_EQ(fields.at("maxRequestHeadersBytes").number_value(), 50000);
@@ -315,6 +319,9 @@ TEST(EncodeGrpc, ApiListenerTakesRdsOverAdsWithTheRouterLast) {
   const auto& last = manager.http_filters(manager.http_filters_size() - 1);
   EXPECT_EQ(last.name(), "envoy.filters.http.router");
   EXPECT_TRUE(last.typed_config().Is<Router>());
+  // gRPC clients inject faults themselves; they have no local_ratelimit filter (gRPC would NACK).
+  ASSERT_EQ(manager.http_filters_size(), 2);
+  EXPECT_EQ(manager.http_filters(0).name(), "envoy.filters.http.fault");
 }
 
 TEST(EncodeGrpc, RoutesUseTheFormsGrpcReads) {

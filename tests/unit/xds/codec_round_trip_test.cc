@@ -29,6 +29,10 @@ std::vector<std::string> corpus() {
       if (entry.path().extension() == ".yaml") files.push_back(entry.path().string());
     }
   }
+  // Every resilience kind in one file (BackendPolicy, RoutePolicy, the listeners' limits).
+  if (std::filesystem::exists(TRELLIS_EXAMPLES_DIR "/resilience.yaml")) {
+    files.push_back(TRELLIS_EXAMPLES_DIR "/resilience.yaml");
+  }
   std::sort(files.begin(), files.end());
   return files;
 }

@@ -1,0 +1,30 @@
+#pragma once
+// Value parsers shared by the policy kinds (BackendPolicy, RoutePolicy), the Listener's
+// connection rate limit and the HTTPRoute `retry` field; internal to the loader. Defined in
+// policy_kinds.cc.
+
+#include <optional>
+#include <string>
+
+#include "config/resources.h"
+
+namespace trellis::config {
+
+/// The shapes a token bucket is written in.
+enum class RateLimitForm {
+  Requests,    // {requests, per, burst, by}: BackendPolicy and RoutePolicy rateLimit
+  Connections  // {connections, per, burst}: Listener connectionRateLimit
+};
+
+/// A rate limit object into a token bucket (`per` defaults to 1s, `burst` to the rate).
+std::optional<LocalRateLimit> parseRateLimit(Scope& scope, const Value& value, RateLimitForm form);
+
+/// A gRPC status written as its name in the gRPC specification ("UNAVAILABLE") or as its number;
+/// OK (0) is rejected, as it is never a failure.
+std::optional<uint8_t> parseGrpcStatus(Scope& scope, const Value& value);
+
+/// A list of HTTP status codes from `min` to 599, without duplicates, at most `maxItems`.
+std::vector<uint16_t> parseStatusCodes(Scope& scope, const Value& value, int64_t min,
+                                       size_t maxItems);
+
+}  // namespace trellis::config
