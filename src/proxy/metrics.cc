@@ -241,6 +241,27 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
                 s->badResponses.value());
         counter("trellis_upstream_no_healthy_endpoint_total", "Requests with no usable endpoint.",
                 s->noHealthyEndpoint.value());
+        counter("trellis_upstream_retries_total", "Attempts after the first (retries).",
+                s->retries.value());
+        counter("trellis_upstream_retry_budget_exhausted_total",
+                "Retriable failures not retried because the retry budget was spent.",
+                s->retryBudgetExhausted.value());
+        counter("trellis_upstream_retry_overflow_total",
+                "Retriable failures not retried because maxRetries retries were in flight.",
+                s->retryOverflow.value());
+        counter("trellis_upstream_per_try_timeouts_total", "Attempts that ran out of time.",
+                s->perTryTimeouts.value());
+        counter("trellis_upstream_request_timeouts_total",
+                "Requests that ran out of their route's request timeout.",
+                s->requestTimeouts.value());
+        counter("trellis_upstream_overflow_total",
+                "Requests refused by a circuit-breaker limit (503 upstream_overflow).",
+                s->overflow.value());
+        counter("trellis_upstream_rate_limited_total",
+                "Requests refused by the cluster's rate limit (429).", s->rateLimited.value());
+        counter("trellis_upstream_ejections_total",
+                "Endpoints ejected by outlier detection (counted by the worker that ejected).",
+                s->ejections.value());
         e.add("trellis_upstream_requests_active", "gauge", "Requests in flight upstream.", l,
               static_cast<double>(s->activeRequests.value()));
         e.add("trellis_upstream_tcp_connections_active", "gauge", "Open TCP relays.", l,

@@ -171,10 +171,13 @@ std::optional<std::chrono::milliseconds> parseDelay(std::string_view text) {
   return delay;
 }
 
-bool parseKnobs(const http::RequestHead& head, EchoKnobs& out) {
-  out.clear();
-  std::string scratch;
-  std::string_view query = head.query;
+namespace {
+std::string& defaultKnobs() {
+  static std::string knobs;  // set once in main, before any worker starts
+  return knobs;
+}
+
+bool applyQuery(std::string_view query, EchoKnobs& out, std::string& scratch) {
   while (!query.empty()) {
     size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
@@ -186,6 +189,23 @@ bool parseKnobs(const http::RequestHead& head, EchoKnobs& out) {
                                  : percentDecode(pair.substr(eq + 1), scratch);
     if (!applyKnob(name, value, out)) return fail(out, name, value);
   }
+  return true;
+}
+}  // namespace
+
+bool setDefaultKnobs(std::string_view query) {
+  EchoKnobs probe;
+  std::string scratch;
+  if (!applyQuery(query, probe, scratch)) return false;
+  defaultKnobs().assign(query);
+  return true;
+}
+
+bool parseKnobs(const http::RequestHead& head, EchoKnobs& out) {
+  out.clear();
+  std::string scratch;
+  if (!applyQuery(defaultKnobs(), out, scratch)) return false;
+  if (!applyQuery(head.query, out, scratch)) return false;
   constexpr std::string_view kPrefix = "x-echo-";
   for (const http::HeaderField& field : head.headers) {
     if (field.name.size() <= kPrefix.size() || field.name.substr(0, kPrefix.size()) != kPrefix) {

@@ -37,6 +37,10 @@ struct EchoKnobs {
   void clear();
 };
 
+/// Knobs every request starts from (a query string such as "delay=2s&status=503"), before its
+/// own; lets a test make one instance slow or failing. False if a knob is invalid.
+bool setDefaultKnobs(std::string_view query);
+
 /// Fills `out` from `head`. Returns false (with `out.error` set) if a knob value is invalid.
 bool parseKnobs(const http::RequestHead& head, EchoKnobs& out);
 

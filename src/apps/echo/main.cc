@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "apps/echo/echo_knobs.h"
 #include "apps/echo/echo_response.h"
 #include "apps/echo/echo_worker.h"
 #include "apps/echo/listen_address.h"
@@ -73,7 +74,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ready-file", options.readyFile,
                  "Written with the bound ADDR:PORT lines once listening");
+  std::string knobs;
+  app.add_option("--knobs", knobs,
+                 "Knobs applied to every request before its own, as a query string "
+                 "(e.g. delay=2s or status=503)");
   CLI11_PARSE(app, argc, argv);
+  if (!setDefaultKnobs(knobs)) {
+    fmt::print(stderr, "trellis-echo: invalid --knobs {}\n", knobs);
+    return 2;
+  }
 
   if (options.listen.empty()) options.listen.push_back("127.0.0.1:8080");
   if (options.instance.empty()) options.instance = defaultInstance();
