@@ -55,7 +55,8 @@ Http2Exchange::Http2Exchange(Http2Session& session, int32_t streamId,
       listener_(listener),
       requestPending_(&session.worker().buffers()),
       responsePending_(&session.worker().buffers()),
-      deadline_([this] { onDeadline(); }) {
+      deadline_([this] { onDeadline(); }),
+      streamIdle_([this] { onStreamIdle(); }) {
   session.worker().stats().http2Downstream.streamsTotal.inc();
   session.worker().stats().http2Downstream.streamsActive.add();
 }
@@ -158,6 +159,14 @@ void Http2Exchange::onRequestHeaders(std::span<const http::HeaderField> fields, 
     routeDeadline_ = true;
   }
   if (deadlineMs > 0) deadline_.arm(session_.worker().loop().timers(), deadlineMs);
+  const auto idle = route_.rule->timeouts.streamIdle.count() > 0
+                        ? route_.rule->timeouts.streamIdle.count()
+                        : listener_.config->http.streamIdleTimeout.count();
+  streamIdleMs_ = static_cast<uint64_t>(idle);
+  if (streamIdleMs_ > 0) {
+    noteActivity();
+    streamIdle_.arm(session_.worker().loop().timers(), streamIdleMs_);
+  }
   startUpstream(headers, method, path, query, authority, !endStream, contentLength != nullptr);
 }
 
@@ -215,6 +224,7 @@ void Http2Exchange::startUpstream(std::span<const http::HeaderField> headers,
 // Request direction
 
 void Http2Exchange::onRequestData(std::string_view data, bool endStream) {
+  noteActivity();
   requestBodyBytes_ += data.size();
   if (endStream) requestDone_ = true;
   if (upstream_ == nullptr || responseDone_) {
@@ -286,6 +296,7 @@ void Http2Exchange::pushRequestPending() {
 
 void Http2Exchange::onUpstreamHeaders(int status, std::span<const http::HeaderField> fields,
                                       bool endStream) {
+  noteActivity();
   if (status < 200 || responseStarted_) return;  // 1xx are not relayed over HTTP/2
   responseStarted_ = true;
   responseStatus_ = status;
@@ -303,6 +314,7 @@ void Http2Exchange::onUpstreamHeaders(int status, std::span<const http::HeaderFi
 }
 
 void Http2Exchange::onUpstreamData(std::string_view data, bool endStream) {
+  noteActivity();
   if (!responseStarted_ || responseDone_) {
     if (upstream_ != nullptr) upstream_->consumed(data.size());
     return;
@@ -346,6 +358,7 @@ void Http2Exchange::pushResponsePending() {
     std::string_view chunk = responsePending_.view();
     size_t accepted = session_.codec().submitData(id_, chunk, responsePendingEnd_);
     if (accepted == 0) return;
+    noteActivity();
     responsePending_.consume(accepted);
     if (upstream_ != nullptr) upstream_->consumed(accepted);
     session_.scheduleFlush();
@@ -374,6 +387,7 @@ void Http2Exchange::finishResponse() {
   if (responseDone_) return;
   responseDone_ = true;
   deadline_.cancel();
+  streamIdle_.cancel();
   record(responseStatus_);
   // The upstream's part is over; an HTTP/1 connection goes back to its pool here.
   releaseUpstream();
@@ -442,6 +456,29 @@ void Http2Exchange::onDeadline() {
     responseDone_ = true;
     session_.codec().resetStream(id_, http2::kCancel);
   }
+  session_.scheduleFlush();
+}
+
+void Http2Exchange::noteActivity() {
+  lastActivityMs_ = session_.worker().loop().nowMs();
+}
+
+void Http2Exchange::onStreamIdle() {
+  if (responseDone_) return;
+  const uint64_t idle = session_.worker().loop().nowMs() - lastActivityMs_;
+  if (idle < streamIdleMs_) {
+    streamIdle_.arm(session_.worker().loop().timers(), streamIdleMs_ - idle);
+    return;
+  }
+  releaseUpstream();
+  if (!responseStarted_) {
+    localReply(504, LocalReason::StreamIdleTimeout);
+    return;
+  }
+  listener_.stats->localReplies[static_cast<size_t>(LocalReason::StreamIdleTimeout)].inc();
+  responseDone_ = true;
+  deadline_.cancel();
+  session_.codec().resetStream(id_, http2::kCancel);
   session_.scheduleFlush();
 }
 

@@ -67,6 +67,8 @@ class Http2Exchange final : public UpstreamStreamHandler {
   void record(int status);
   void releaseUpstream();
   void onDeadline();
+  void onStreamIdle();
+  void noteActivity();
 
   Http2Session& session_;
   int32_t id_;
@@ -82,6 +84,9 @@ class Http2Exchange final : public UpstreamStreamHandler {
   Buffer requestPending_;
   Buffer responsePending_;
   Timer deadline_;
+  Timer streamIdle_;  // re-armed lazily from lastActivityMs_
+  uint64_t lastActivityMs_ = 0;
+  uint64_t streamIdleMs_ = 0;
   std::string requestId_;
   uint64_t startMicros_ = 0;
   uint64_t requestBodyLimit_ = 0;

@@ -40,7 +40,8 @@ HttpSession::HttpSession(Worker& worker, std::unique_ptr<Connection> down,
         releaseUpstream(false);
         localReply(503, LocalReason::UpstreamConnectTimeout, {}, !requestDone_);
         resumePipelined();
-      }) {
+      }),
+      streamIdle_([this] { onStreamIdle(); }) {
   down_->setOwner(this);
   upstreamHead_.setPool(&worker.buffers());
   h2RequestPending_.setPool(&worker.buffers());
@@ -134,6 +135,7 @@ void HttpSession::readDownstream() {
     if (have >= room) return;
     auto result = down_->read(std::min<size_t>(room - have, size_t{64} * 1024));
     if (result == Connection::ReadResult::Again) return;
+    if (state_ == State::Proxying) noteActivity();
     if (result == Connection::ReadResult::Eof || result == Connection::ReadResult::Error) {
       downEof_ = true;
       if (state_ == State::Tunnel) {
@@ -298,7 +300,7 @@ bool HttpSession::startRequest() {
 
   state_ = State::Proxying;
   timer_.cancel();
-  armRequestTimeout();
+  armExchangeTimers();
   if (!connectUpstream()) return false;
   if (!up_->send(upstreamHead_.view())) {
     onUpstreamClosed(true);
@@ -410,6 +412,7 @@ void HttpSession::readUpstream() {
     if (down_->pendingBytes() >= listener_->config->http.bufferBytes) return;  // slow client
     auto result = up_->read();
     if (result == Connection::ReadResult::Data) {
+      noteActivity();
       processUpstream();
       continue;
     }
@@ -733,6 +736,7 @@ void HttpSession::releaseUpstream(bool reusable) {
 }
 
 void HttpSession::resetExchange() {
+  streamIdle_.cancel();
   proxy::releaseEndpoint(route_);
   // Head scratch buffers go back to the worker's pool: an idle keep-alive connection holds none.
   upstreamHead_.clear();
@@ -832,9 +836,29 @@ void HttpSession::onTimer() {
   }
 }
 
-void HttpSession::armRequestTimeout() {
+void HttpSession::armExchangeTimers() {
   const auto timeout = route_.rule->timeouts.request.count();
   if (timeout > 0) armTimer(TimerPurpose::RequestTimeout, static_cast<uint64_t>(timeout));
+  const auto idle = route_.rule->timeouts.streamIdle.count() > 0
+                        ? route_.rule->timeouts.streamIdle.count()
+                        : listener_->config->http.streamIdleTimeout.count();
+  streamIdleMs_ = static_cast<uint64_t>(idle);
+  if (streamIdleMs_ > 0) {
+    noteActivity();
+    streamIdle_.arm(worker_.loop().timers(), streamIdleMs_);
+  }
+}
+
+void HttpSession::onStreamIdle() {
+  if (state_ != State::Proxying) return;
+  const uint64_t idle = worker_.loop().nowMs() - lastActivityMs_;
+  if (idle < streamIdleMs_) {
+    streamIdle_.arm(worker_.loop().timers(), streamIdleMs_ - idle);
+    return;
+  }
+  releaseUpstream(false);
+  localReply(504, LocalReason::StreamIdleTimeout, {}, !requestDone_);
+  resumePipelined();
 }
 
 void HttpSession::closeAfterFlush() {
@@ -850,6 +874,7 @@ void HttpSession::close() {
   if (!down_) return;
   timer_.cancel();
   connectTimer_.cancel();
+  streamIdle_.cancel();
   if (inRequest_) {
     if (requestStats_ != nullptr) requestStats_->byClass[0].inc();
     requestStats_ = nullptr;

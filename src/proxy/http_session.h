@@ -56,7 +56,10 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   /// retries (RetryStream); the HTTP/1 request is translated to fields or re-framed.
   bool startStreamUpstream(const RuleRuntime& runtime, std::string_view path,
                            std::string_view host);
-  void armRequestTimeout();
+  /// Arms the route's request timeout and the stream idle timeout for the exchange starting.
+  void armExchangeTimers();
+  void onStreamIdle();
+  void noteActivity() { lastActivityMs_ = worker_.loop().nowMs(); }
   /// Decodes the request body (de-chunking) into HTTP/2 DATA as fast as the stream takes it.
   void pushHttp2RequestBody();
   /// Acknowledges response bytes to the HTTP/2 upstream once the client took them.
@@ -101,6 +104,9 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   Timer timer_;
   TimerPurpose timerPurpose_ = TimerPurpose::Idle;
   Timer connectTimer_;
+  Timer streamIdle_;  // fires at most once per idle period; re-armed lazily from lastActivityMs_
+  uint64_t lastActivityMs_ = 0;
+  uint64_t streamIdleMs_ = 0;
   bool draining_ = false;
   size_t headScanned_ = 0;    // bytes of the pending head already known not to complete it
   bool firstRequest_ = true;  // only a connection's first bytes may be the HTTP/2 preface

@@ -40,7 +40,7 @@ bool HttpSession::startStreamUpstream(const RuleRuntime& runtime, std::string_vi
   headScanned_ = 0;
   state_ = State::Proxying;
   timer_.cancel();
-  armRequestTimeout();
+  armExchangeTimers();
   if (needsRetryStream(route_)) {
     viaRetryStream_ = true;
     attempt.http2Fields = &h2Fields_;
@@ -123,6 +123,7 @@ void HttpSession::onUpstreamWritable() {
 
 void HttpSession::onUpstreamHeaders(int status, std::span<const http::HeaderField> fields,
                                     bool endStream) {
+  noteActivity();
   if (responseHeadDone_) return;
   if (status < 200) {
     if (status == 100 && !clientIsHttp10_) {
@@ -166,6 +167,7 @@ void HttpSession::onUpstreamHeaders(int status, std::span<const http::HeaderFiel
 }
 
 void HttpSession::onUpstreamData(std::string_view data, bool endStream) {
+  noteActivity();
   if (!responseHeadDone_ || !down_) return;
   std::string_view head = h2HeadPending_ ? downstreamHead_.view() : std::string_view();
   h2HeadPending_ = false;

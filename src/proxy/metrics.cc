@@ -194,6 +194,9 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
                 s->headerTimeouts.value());
         counter("trellis_downstream_idle_timeouts_total", "Idle keep-alive connections closed.",
                 s->idleTimeouts.value());
+        counter("trellis_downstream_connections_rate_limited_total",
+                "Connections closed on accept: over the listener's connection rate limit.",
+                s->connectionsRateLimited.value());
         counter("trellis_downstream_accept_pauses_total",
                 "Times accepting paused for lack of file descriptors or memory.",
                 s->acceptPauses.value());

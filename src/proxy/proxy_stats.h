@@ -71,6 +71,7 @@ struct ListenerStats {
   Counter bytesReceived;
   Counter bytesSent;
   Counter acceptPauses;  // accept() failed for lack of descriptors or memory
+  Counter connectionsRateLimited;  // closed on accept: over the connection rate limit
   Counter mirrorsSent;
   Counter mirrorsSkipped;               // body not buffered, or no endpoint
   std::array<Counter, 16> parseErrors;  // by http::ParseError

@@ -49,8 +49,16 @@ class Worker::ListenSocket final : public EventHandler {
         ::close(fd);
         continue;
       }
-      setNoDelay(fd);
       const auto& listener = worker_.config_->listeners[listenerIndex];
+      if (listener.connectionLimiter != nullptr &&
+          !listener.connectionLimiter->tryAcquire(
+              {}, static_cast<int64_t>(EventLoop::monotonicMicros()))) {
+        // Over the listener's connection rate: closed at once, before any byte is read.
+        listener.stats->connectionsRateLimited.inc();
+        ::close(fd);
+        continue;
+      }
+      setNoDelay(fd);
       listener.stats->connectionsTotal.inc();
       auto connection = std::make_unique<Connection>(worker_.loop_, worker_.buffers_, fd);
       std::unique_ptr<Session> session;

@@ -4,6 +4,7 @@ x-trellis-reason of every reply the proxy makes itself. Instances fail for real:
 made slow or made to fail with trellis-echo's --knobs."""
 
 import http.client
+import socket
 import statistics
 import threading
 import time
@@ -323,6 +324,20 @@ class TimeoutTest(ResilienceTestCase):
             self.assertEqual(trailers.get("x-trellis-reason"), "upstream_request_timeout")
 
 
+    def test_stream_idle_timeout_ends_a_silent_exchange(self):
+        echoes = self.start_echoes(1, {0: "delay=2s"})
+        proxy, port = self.start_mesh(echoes, http={"streamIdleTimeout": "200ms"})
+        start = time.monotonic()
+        response = http_get(port, "/")
+        self.assertEqual(response.status, 504)
+        self.assertEqual(response.header("x-trellis-reason"), "stream_idle_timeout")
+        self.assertLess(time.monotonic() - start, 1.0)
+        # A route's own streamIdle wins over the listener's.
+        _, port = self.start_mesh(echoes, route_policy("t", "api", "  timeouts: {streamIdle: 5s}\n"),
+                                  http={"streamIdleTimeout": "200ms"})
+        self.assertEqual(http_get(port, "/").status, 200)
+
+
 class CircuitBreakerTest(ResilienceTestCase):
     def test_max_requests_overflow_fails_fast(self):
         echoes = self.start_echoes(1, {0: "delay=1s"})
@@ -373,6 +388,26 @@ class RateLimitTest(ResilienceTestCase):
         self.assertEqual(limited.header("x-trellis-reason"), "rate_limited")
         self.assertGreaterEqual(int(limited.header("retry-after")), 1)
         self.assertEqual(http_get(port, "/", headers={"x-tenant": "b"}).status, 200)
+
+
+class ConnectionRateLimitTest(ResilienceTestCase):
+    def test_tcp_listener_closes_connections_over_the_rate(self):
+        echo = self.start_echo("db", "0")
+        port = free_port()
+        config = (listener("db", port, protocol="TCP", tcp_backend=("db", 80),
+                           extra="  connectionRateLimit: {connections: 2, per: 60s}\n") +
+                  service("db", [echo.port], app_protocol="tcp"))
+        proxy = self.start_proxy(config)
+        self.assertEqual(http_get(port, "/").status, 200)
+        self.assertEqual(http_get(port, "/").status, 200)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            try:
+                conn.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                received = conn.recv(100)
+            except ConnectionResetError:
+                received = b""
+            self.assertEqual(received, b"")  # closed, nothing relayed
+        self.assertEqual(proxy.metric("trellis_downstream_connections_rate_limited_total"), 1)
 
 
 class FaultTest(ResilienceTestCase):
