@@ -38,7 +38,9 @@ from benchlib import (BODY_PATH, LOAD_CPU, PROXY_CPU, BenchError, CpuBusyMeter, 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "bench", "configs")
-TARGETS = ("direct", "trellis", "nginx", "haproxy")
+TARGETS = ("direct", "trellis", "trellis-policies", "nginx", "haproxy")
+# trellis-proxy configurations: the plain route, and the same with resilience policies on.
+TRELLIS_CONFIGS = {"trellis": "trellis.yaml.tmpl", "trellis-policies": "trellis-policies.yaml.tmpl"}
 PARTS = ("http1", "http2")  # the HTTP/1.1 table and the HTTP/2 scenarios (http2_bench.py)
 XDS = "xds"  # the control-plane scale bench (xds_bench.py): only when --only names it
 RT_PRIORITY = "10"
@@ -68,7 +70,7 @@ class Bench:
         self.loadgen_bin = args.loadgen_bin or os.path.join(build, "bench", "loadgen",
                                                             "trellis-loadgen")
         needed = [self.echo_bin, self.loadgen_bin]
-        if "trellis" in targets:
+        if any(t in TRELLIS_CONFIGS for t in targets):
             needed.append(self.proxy_bin)
         for binary in needed:
             if not os.access(binary, os.X_OK):
@@ -105,8 +107,8 @@ class Bench:
             return self.echo_port, None, []
         port = free_port()
         tag = f"{name}-callgrind" if callgrind_out else name
-        if name == "trellis":
-            config = self.render("trellis.yaml.tmpl", f"{tag}.yaml", listen_port=port,
+        if name in TRELLIS_CONFIGS:
+            config = self.render(TRELLIS_CONFIGS[name], f"{tag}.yaml", listen_port=port,
                                  upstream_port=self.echo_port)
             port_file = os.path.join(self.workdir, f"{tag}.admin-port")
             argv = [self.proxy_bin, "--config", config, "--concurrency", "1",
@@ -135,7 +137,7 @@ class Bench:
             argv = self.pinned(PROXY_CPU, argv)
             timeout = 20
         proc = self.procs.start(tag, argv, self.workdir, forks=(name == "nginx"))
-        if name == "trellis":
+        if name in TRELLIS_CONFIGS:
             wait_for(lambda: read_text(port_file).strip(), timeout, "trellis-proxy admin port",
                      proc)
         wait_for(lambda: serves(port), timeout, f"{tag} to proxy a request", proc)
@@ -318,7 +320,8 @@ class Bench:
         if "http2" in parts:
             if shutil.which("h2load"):
                 log("HTTP/2 scenarios")
-                results["http2"] = http2_bench.Http2Bench(self).run(targets)
+                results["http2"] = http2_bench.Http2Bench(self).run(
+                    [t for t in targets if t != "trellis-policies"])
             else:
                 log("note: h2load is not installed (nghttp2-client); skipping the HTTP/2 part")
         results["machine"]["loadavg_end"] = read_text("/proc/loadavg").strip()

@@ -279,8 +279,10 @@ bool HttpSession::startRequest() {
   // replaced transparently.
   std::string rewrittenPath;
   auto [path, host] = rewriteTarget(*route_.rule, request_.path, request_.host, rewrittenPath);
+  // Upgrades (WebSocket) keep the byte-level path: a 101 commits the connection, so there is
+  // nothing to retry.
   if (route_.cluster->config.protocol == config::UpstreamProtocol::Http2 ||
-      needsRetryStream(route_)) {
+      (needsRetryStream(route_) && !upgradeRequested_)) {
     return startStreamUpstream(*runtime, path, host);
   }
   ForwardedRequest forwarded{path,
