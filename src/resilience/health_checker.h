@@ -40,9 +40,9 @@ struct HealthTarget {
 /// Per-cluster probe counts. Every finished probe counts in exactly one of the first three.
 struct HealthCheckStats {
   uint64_t probesOk = 0;
-  uint64_t probesFailed = 0;    // refused, reset, unexpected status, NOT_SERVING, bad answer
-  uint64_t probesTimedOut = 0;  // no verdict within HealthCheck::timeout
-  uint32_t endpoints = 0;       // probed now
+  uint64_t probesFailed = 0;        // refused, reset, unexpected status, NOT_SERVING, bad answer
+  uint64_t probesTimedOut = 0;      // no verdict within HealthCheck::timeout
+  uint32_t endpoints = 0;           // probed now
   uint32_t endpointsUnhealthy = 0;  // of those, kUnhealthy now
 };
 
@@ -53,7 +53,7 @@ struct ProbeReport {
   std::string_view cluster;
   std::string_view endpoint;  // "ip:port" / "[ip6]:port"
   ProbeOutcome outcome = ProbeOutcome::Ok;
-  std::string_view detail;  // why it failed; empty when Ok
+  std::string_view detail;                                     // why it failed; empty when Ok
   EndpointHealth::Verdict verdict = EndpointHealth::kUnknown;  // after this probe
   bool verdictChanged = false;
 };
@@ -103,12 +103,12 @@ class HealthChecker {
     listener_ = std::move(listener);
   }
 
+  // Implementation details, defined in the .cc.
   struct ClusterEntry;
   class Probe;
   struct Resources;
 
  private:
-  friend class Probe;
   HealthCheckStats statsOf(const ClusterEntry& cluster) const;
   void removeProbe(std::unique_ptr<Probe> probe, bool resetVerdict);
   uint64_t firstDelayMs(const config::HealthCheck& check);
@@ -116,7 +116,7 @@ class HealthChecker {
   EventLoop& loop_;
   std::shared_ptr<Resources> resources_;  // shared with probe sessions awaiting destruction
   std::mt19937_64 random_;
-  std::map<std::string, std::shared_ptr<ClusterEntry>> clusters_;
+  std::map<std::string, std::unique_ptr<ClusterEntry>> clusters_;
   std::function<void(const ProbeReport&)> listener_;
 };
 

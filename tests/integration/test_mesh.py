@@ -8,6 +8,7 @@ waits a fixed time (mesh_harness.py).
 """
 
 import collections
+import json
 import time
 import unittest
 
@@ -77,6 +78,41 @@ class HappyPath(TrellisTestCase):
                 counts[response.header("x-echo-instance")] += 1
         # Round robin over two endpoints: an even split.
         self.assertEqual(counts, {"billing-1": 10, "billing-2": 10})
+
+    def test_policies_applied_through_trellisd_reach_the_callers_proxy(self):
+        policies = """apiVersion: trellis.dev/v1alpha1
+kind: RoutePolicy
+metadata: {name: billing-chaos, namespace: shop}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: billing}]
+  timeouts: {request: 3s}
+  retry: {attempts: 1, retryOn: [connect-failure]}
+  fault:
+    abort: {httpStatus: 503, percentage: 100}
+    headers: [{name: x-chaos, value: "on"}]
+---
+apiVersion: trellis.dev/v1alpha1
+kind: BackendPolicy
+metadata: {name: billing, namespace: shop}
+spec:
+  targetRefs: [{group: "", kind: Service, name: billing}]
+  outlierDetection: {consecutive5xx: 7}
+  circuitBreaker: {maxRequests: 321}
+"""
+        status, body = self.mesh.apply_files([("policies.yaml", policies)])
+        self.assertEqual(status, 200, body)
+
+        def chaos():
+            response = http_get(self.checkout.outbound_port, "/pay",
+                                headers={"Host": "billing", "x-chaos": "on"})
+            return response.status == 503 and response
+
+        response = wait_until("the fault reaches checkout's proxy", chaos)
+        self.assertEqual(response.header("x-trellis-reason"), "fault_abort")
+        self.assertEqual(self.get_via_checkout("billing", "/pay").status, 200)
+        dump = json.dumps(self.checkout.config_dump())
+        self.assertIn("321", dump)  # the circuit breaker of billing's cluster
+        self.assertEqual(self.checkout.xds()["counters"]["nacks"], 0)
 
     def test_each_proxy_holds_only_what_its_workload_needs(self):
         ports = self.shop.billing_ports()
