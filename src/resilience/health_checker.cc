@@ -47,18 +47,6 @@ std::string errnoText(int error) {
   return std::strerror(error != 0 ? error : ECONNREFUSED);
 }
 
-std::string_view verdictName(EndpointHealth::Verdict verdict) {
-  switch (verdict) {
-    case EndpointHealth::kHealthy:
-      return "healthy";
-    case EndpointHealth::kUnhealthy:
-      return "unhealthy";
-    case EndpointHealth::kUnknown:
-      break;
-  }
-  return "unknown";
-}
-
 /// Request-line and header bytes must not be able to split or end the request.
 bool safeInRequest(std::string_view text) {
   return std::none_of(text.begin(), text.end(), [](char c) {
