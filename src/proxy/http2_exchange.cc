@@ -442,7 +442,7 @@ void Http2Exchange::onDeadline() {
   }
   // Headers are out: end the call with DEADLINE_EXCEEDED in trailers if nothing is queued,
   // else reset (the client's own deadline fires at the same moment anyway).
-  if (responsePending_.empty() && !responseDone_) {
+  if (grpc_ && responsePending_.empty() && !responseDone_) {
     fields_.clear();
     fields_.add("grpc-status", "4");
     fields_.add("grpc-message", localReasonName(reason));

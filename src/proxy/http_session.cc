@@ -865,6 +865,8 @@ void HttpSession::onStreamIdle() {
 
 void HttpSession::closeAfterFlush() {
   releaseUpstream(false);
+  // The exchange is over: its circuit-breaker and balancer counts must not wait for the linger.
+  proxy::releaseEndpoint(route_);
   state_ = State::Closing;
   down_->shutdownWrite();
   // Give the client a moment to read our reply before its unread input would trigger a RST.

@@ -283,6 +283,19 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
   e.add("trellis_config_last_reload_success", "gauge", "1 if the last reload attempt succeeded.",
         "", process.lastReloadOk ? 1 : 0);
   e.add("trellis_workers", "gauge", "Worker threads.", "", static_cast<double>(process.workers));
+  for (const auto& [cluster, hc] : process.healthChecks) {
+    const std::string l = label("cluster", cluster);
+    const char* name = "trellis_health_checks_total";
+    const char* help = "Active health-check probes by result (ok, failed, timeout).";
+    e.add(name, "counter", help, l + "," + label("result", "ok"), static_cast<double>(hc.probesOk));
+    e.add(name, "counter", help, l + "," + label("result", "failed"),
+          static_cast<double>(hc.probesFailed));
+    e.add(name, "counter", help, l + "," + label("result", "timeout"),
+          static_cast<double>(hc.probesTimedOut));
+    e.add("trellis_health_check_endpoints_unhealthy", "gauge",
+          "Endpoints that active health checks mark unhealthy now.", l,
+          static_cast<double>(hc.endpointsUnhealthy));
+  }
   return e.render();
 }
 

@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <map>
+
 #include "proxy/proxy_stats.h"
+#include "resilience/health_checker.h"
 
 namespace trellis::proxy {
 
@@ -15,6 +18,7 @@ struct ProcessStats {
   uint64_t reloadsFailed = 0;
   bool lastReloadOk = true;
   size_t workers = 0;
+  std::map<std::string, resilience::HealthCheckStats> healthChecks;  // by cluster
 };
 
 std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,

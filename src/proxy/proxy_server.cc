@@ -96,6 +96,8 @@ int ProxyServer::run() {
     process_.configVersion = 1;
   }
 
+  health_.update(resilience::HealthChecker::targetsOf(*active_));
+
   unsigned n = options_.concurrency != 0 ? options_.concurrency
                                          : std::max(1u, std::thread::hardware_concurrency());
   process_.workers = n;
@@ -198,6 +200,7 @@ void ProxyServer::activate(std::shared_ptr<config::Snapshot> snapshot) {
   snapshot->version = ++process_.configVersion;
   active_ = std::make_shared<const ActiveConfig>(std::move(snapshot), &sharedState_);
   for (auto& worker : workers_) worker->applyConfig(active_);
+  health_.update(resilience::HealthChecker::targetsOf(*active_));
   process_.reloadsSucceeded++;
   process_.lastReloadOk = true;
   log::info("configuration version {} applied ({} listeners, {} clusters)", process_.configVersion,
@@ -208,6 +211,7 @@ void ProxyServer::shutdown() {
   if (draining_) return;
   draining_ = true;
   if (xds_ != nullptr) xds_->stop();  // trellisd sees the stream end: the instance leaves
+  health_.stop();
   admin_.close();
   for (auto& worker : workers_) worker->drain(options_.drainTimeoutMs);
   loop_.stop();
@@ -225,6 +229,10 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
     std::vector<const WorkerStats*> shards;
     for (const auto& s : stats_) shards.push_back(s.get());
     response.contentType = "text/plain; version=0.0.4; charset=utf-8";
+    process_.healthChecks.clear();
+    health_.visit([this](const std::string& cluster, const resilience::HealthCheckStats& stats) {
+      process_.healthChecks[cluster] = stats;
+    });
     response.body = renderPrometheus(shards, process_);
   } else if (path == "/config_dump") {
     nlohmann::json dump = config::toJson(*active_->snapshot);
@@ -236,9 +244,21 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
     nlohmann::json clusters = nlohmann::json::array();
     for (const auto& [name, cluster] : active_->snapshot->clusters) {
       nlohmann::json endpoints = nlohmann::json::array();
-      for (const auto& endpoint : cluster.endpoints) {
-        endpoints.push_back(
-            {{"address", endpoint.host}, {"port", endpoint.port}, {"weight", endpoint.weight}});
+      const resilience::ClusterState* state = active_->cluster(name);
+      const auto nowMs = static_cast<int64_t>(EventLoop::monotonicMs());
+      for (size_t i = 0; i < cluster.endpoints.size(); ++i) {
+        const auto& endpoint = cluster.endpoints[i];
+        nlohmann::json entry = {
+            {"address", endpoint.host}, {"port", endpoint.port}, {"weight", endpoint.weight}};
+        if (state != nullptr && i < state->endpoints.size()) {
+          const resilience::EndpointHealth& health = *state->endpoints[i];
+          entry["ejected"] = health.ejected(nowMs);
+          const int8_t verdict = health.activeHealth.load(std::memory_order_relaxed);
+          entry["health_check"] = verdict == resilience::EndpointHealth::kHealthy     ? "healthy"
+                                  : verdict == resilience::EndpointHealth::kUnhealthy ? "unhealthy"
+                                                                                      : "unknown";
+        }
+        endpoints.push_back(std::move(entry));
       }
       uint64_t opened = 0, reused = 0, failures = 0, resets = 0;
       int64_t active = 0;

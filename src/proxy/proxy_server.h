@@ -13,6 +13,7 @@
 #include "proxy/admin_server.h"
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
+#include "resilience/health_checker.h"
 #include "xds/client/node.h"
 #include "xds/codec/resources.h"
 
@@ -57,6 +58,7 @@ class ProxyServer {
 
   ProxyOptions options_;
   EventLoop loop_;
+  resilience::HealthChecker health_{loop_};  // probes endpoints from the main thread
   AdminServer admin_;
   std::unique_ptr<Signals> signals_;
   std::vector<std::unique_ptr<WorkerStats>> stats_;

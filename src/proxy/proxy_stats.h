@@ -70,7 +70,7 @@ struct ListenerStats {
   Counter tcpIdleTimeouts;
   Counter bytesReceived;
   Counter bytesSent;
-  Counter acceptPauses;  // accept() failed for lack of descriptors or memory
+  Counter acceptPauses;            // accept() failed for lack of descriptors or memory
   Counter connectionsRateLimited;  // closed on accept: over the connection rate limit
   Counter mirrorsSent;
   Counter mirrorsSkipped;               // body not buffered, or no endpoint

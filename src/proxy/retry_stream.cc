@@ -95,8 +95,12 @@ void RetryStream::startAttempt() {
     timer_.arm(worker_.loop().timers(), 0);
     return;
   }
+  // The shorter of the route's per-try timeout and the retry policy's, as the xDS form says.
   config::Duration perTry = route_.rule->timeouts.perTry;
-  if (policy_ != nullptr && policy_->perTryTimeout.count() > 0) perTry = policy_->perTryTimeout;
+  if (policy_ != nullptr && policy_->perTryTimeout.count() > 0 &&
+      (perTry.count() == 0 || policy_->perTryTimeout < perTry)) {
+    perTry = policy_->perTryTimeout;
+  }
   if (perTry.count() > 0)
     perTry_.arm(worker_.loop().timers(), static_cast<uint64_t>(perTry.count()));
   pushBody();
@@ -108,7 +112,7 @@ void RetryStream::onTimer() {
   switch (what) {
     case Pending::FirstAttempt:
       startAttempt();
-      return;
+      break;
     case Pending::Retry:
       if (!repickEndpoint(worker_, route_, lastEndpoint_)) {
         route_.cluster->stats.noHealthyEndpoint.inc();
@@ -116,12 +120,18 @@ void RetryStream::onTimer() {
         return;
       }
       startAttempt();
-      return;
+      break;
     case Pending::Failure:
       attemptFailed(attemptFailureOf(pendingFailure_), pendingFailure_);
       return;
     case Pending::None:
       return;
+  }
+  // Bytes refused while no attempt was open (past the replay buffer) may go now: the new
+  // attempt took the whole buffer without refusing, so it will not announce room itself.
+  if (wantWritable_ && attempt_ != nullptr && sent_ >= replay_.size()) {
+    wantWritable_ = false;
+    toHandler([&] { handler_.onUpstreamWritable(); });
   }
 }
 
@@ -254,6 +264,14 @@ void RetryStream::onUpstreamFailure(UpstreamFailure failure, uint32_t http2Code)
 // Retry decisions
 
 void RetryStream::attemptFailed(resilience::AttemptFailure failure, UpstreamFailure reported) {
+  if (reported == UpstreamFailure::Refused && refusedRetries_ < kMaxRefusedRetries && replayable_) {
+    // Never processed (RFC 9113 §8.7): sent again on the same endpoint, as the exchanges do
+    // without a RetryStream, and not counted as a retry.
+    ++refusedRetries_;
+    pending_ = Pending::FirstAttempt;
+    timer_.arm(worker_.loop().timers(), 0);
+    return;
+  }
   if (policy_ != nullptr && resilience::retriableFailure(*policy_, failure, replaySafe_) &&
       mayRetry()) {
     return;
@@ -276,6 +294,8 @@ bool RetryStream::mayRetry() {
     if (!shared.retryBudget.tryRetry(cluster.config.retryBudget,
                                      static_cast<int64_t>(worker_.loop().nowMs()))) {
       cluster.stats.retryBudgetExhausted.inc();
+      resilience::release(shared.retries);
+      holdsRetry_ = false;
       return false;
     }
   }

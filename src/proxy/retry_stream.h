@@ -89,7 +89,9 @@ class RetryStream final : public UpstreamStream, public UpstreamStreamHandler {
   std::string replay_;  // request body so far
   size_t sent_ = 0;     // bytes of replay_ the current attempt took
   std::vector<std::pair<std::string, std::string>> trailers_;
+  static constexpr uint8_t kMaxRefusedRetries = 3;
   uint32_t retries_ = 0;
+  uint8_t refusedRetries_ = 0;
   int lastEndpoint_ = -1;
   bool replaySafe_ = false;  // idempotent, gRPC, or the policy allows it
   bool replayable_ = true;   // the whole body so far is in replay_

@@ -38,6 +38,17 @@ struct HealthChecker::ClusterEntry {
 
 namespace {
 
+/// "shop/billing:80" (a cluster name) → "billing.shop", the Service's mesh name: a cluster
+/// name's '/' is not valid in a Host header.
+std::string defaultAuthority(const std::string& cluster) {
+  const size_t slash = cluster.find('/');
+  const size_t colon = cluster.rfind(':');
+  if (slash == std::string::npos) return cluster.substr(0, colon);
+  std::string service =
+      cluster.substr(slash + 1, colon == std::string::npos ? colon : colon - slash - 1);
+  return service + "." + cluster.substr(0, slash);
+}
+
 constexpr std::string_view kUserAgent = "trellis-health";
 // A health answer is tiny; anything larger is not one.
 constexpr size_t kMaxGrpcBody = size_t{64} * 1024;
@@ -172,7 +183,9 @@ class HttpSession final : public ProbeSession {
 
 void HttpSession::onIo(uint32_t events) {
   bool eof = false;
-  while (connection_->readReady()) {
+  // Past the head limit the parser reports an error, so reading further is never needed.
+  const http::Limits limits;
+  while (connection_->readReady() && connection_->in().size() <= limits.maxHeadBytes) {
     auto result = connection_->read();
     if (result == Connection::ReadResult::Eof) {
       eof = true;
@@ -187,8 +200,7 @@ void HttpSession::onIo(uint32_t events) {
   Buffer& in = connection_->in();
   while (!in.empty()) {
     http::ParseError error = http::ParseError::None;
-    auto status =
-        http::parseResponseHead(in.data(), in.size(), http::Limits{}, "GET", head_, error);
+    auto status = http::parseResponseHead(in.data(), in.size(), limits, "GET", head_, error);
     if (status == http::ParseStatus::Error) {
       finish(false, "bad response: " + std::string(http::parseErrorName(error)));
       return;
@@ -222,7 +234,7 @@ void HttpSession::judge(int status) {
 /// from inside its receive callbacks, so the verdict is acted on once pumpIn returns.
 class GrpcSession final : public ProbeSession, public http2::Http2Connection::Listener {
  public:
-  GrpcSession(EventLoop& loop, std::shared_ptr<HealthChecker::Resources> resources,
+  GrpcSession(EventLoop& loop, const std::shared_ptr<HealthChecker::Resources>& resources,
               const SocketAddress& address, Done done, const HealthChecker::ClusterEntry& cluster)
       : ProbeSession(loop, resources, address, std::move(done)),
         authority_(cluster.authority),
@@ -462,7 +474,7 @@ class HealthChecker::Probe {
 
 void HealthChecker::Probe::start() {
   const ClusterEntry& cluster = *cluster_;
-  auto done = [this](bool ok, std::string detail) {
+  auto done = [this](bool ok, const std::string& detail) {
     timeoutTimer_.cancel();
     owner_.loop_.deferDestroy(std::move(session_));
     record(ok ? ProbeOutcome::Ok : ProbeOutcome::Failed, detail);
@@ -600,7 +612,8 @@ void HealthChecker::update(const std::vector<HealthTarget>& targets) {
       entry->name = config->name;
     }
     entry->check = *config->healthCheck;
-    entry->authority = entry->check.host.empty() ? config->name : entry->check.host;
+    entry->authority =
+        entry->check.host.empty() ? defaultAuthority(config->name) : entry->check.host;
     entry->validRequest = !entry->check.path.empty() && entry->check.path[0] == '/' &&
                           safeInRequest(entry->check.path) && safeInRequest(entry->authority);
     entry->httpRequest = "GET " + entry->check.path + " HTTP/1.1\r\nHost: " + entry->authority +

@@ -59,7 +59,8 @@ struct ProbeReport {
 };
 
 /// Probes endpoints on one EventLoop. Every method must be called on that loop's thread (the
-/// proxy posts update() there); nothing blocks.
+/// proxy posts update() there); nothing blocks. The loop must outlive the checker: probes being
+/// torn down are handed to EventLoop::deferDestroy.
 class HealthChecker {
  public:
   explicit HealthChecker(EventLoop& loop, uint64_t seed = std::random_device{}());

@@ -21,9 +21,9 @@ RateLimiter::Slot& RateLimiter::slotFor(std::string_view key, int64_t nowMicros)
   Slot& slot = slots_[hash % kKeySlots];
   uint64_t owner = slot.key.load(std::memory_order_acquire);
   if (owner != hash) {
-    // A new key takes the slot over only once the previous key's bucket has refilled, so a
-    // limited key cannot escape its limit by colliding with a fresh one.
-    if (slot.arrival.load(std::memory_order_acquire) - toleranceMicros_ <= nowMicros &&
+    // A new key takes the slot over only once the previous key's bucket is full again, so
+    // keys that collide cannot hand each other fresh bursts.
+    if (slot.arrival.load(std::memory_order_acquire) <= nowMicros &&
         slot.key.compare_exchange_strong(owner, hash, std::memory_order_acq_rel)) {
       slot.arrival.store(0, std::memory_order_release);
     }

@@ -10,11 +10,11 @@ int64_t RetryBudgetWindow::sliceMs(const config::RetryBudget& budget) {
 
 RetryBudgetWindow::Bucket& RetryBudgetWindow::current(const config::RetryBudget& budget,
                                                       int64_t nowMs) {
-  const int64_t slot = nowMs / sliceMs(budget);
-  Bucket& bucket = buckets_[static_cast<size_t>(slot % kBuckets)];
+  const int64_t slice = sliceMs(budget);
+  const int64_t start = nowMs / slice * slice;  // in ms, so a changed window keeps working
+  Bucket& bucket = buckets_[static_cast<size_t>(nowMs / slice % kBuckets)];
   int64_t seen = bucket.slot.load(std::memory_order_acquire);
-  if (seen != slot && seen < slot &&
-      bucket.slot.compare_exchange_strong(seen, slot, std::memory_order_acq_rel)) {
+  if (seen < start && bucket.slot.compare_exchange_strong(seen, start, std::memory_order_acq_rel)) {
     // This thread moved the bucket to a new slice: it starts empty. A count another worker adds
     // between the two stores may be lost; the budget is a rate, one request either way is noise.
     bucket.requests.store(0, std::memory_order_relaxed);
@@ -29,11 +29,11 @@ void RetryBudgetWindow::recordRequest(const config::RetryBudget& budget, int64_t
 
 RetryBudgetWindow::Totals RetryBudgetWindow::totals(const config::RetryBudget& budget,
                                                     int64_t nowMs) const {
-  const int64_t slot = nowMs / sliceMs(budget);
+  const int64_t window = std::max<int64_t>(budget.window.count(), 1);
   Totals sum;
   for (const Bucket& bucket : buckets_) {
-    const int64_t at = bucket.slot.load(std::memory_order_acquire);
-    if (at > slot - kBuckets && at <= slot) {
+    const int64_t start = bucket.slot.load(std::memory_order_acquire);
+    if (start > nowMs - window && start <= nowMs) {
       sum.requests += bucket.requests.load(std::memory_order_relaxed);
       sum.retries += bucket.retries.load(std::memory_order_relaxed);
     }

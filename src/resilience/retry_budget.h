@@ -28,7 +28,7 @@ class RetryBudgetWindow {
  private:
   static constexpr int64_t kBuckets = 10;
   struct Bucket {
-    std::atomic<int64_t> slot{-1};  // which window slice the counts belong to
+    std::atomic<int64_t> slot{-1};  // start (ms) of the window slice the counts belong to
     std::atomic<uint32_t> requests{0};
     std::atomic<uint32_t> retries{0};
   };

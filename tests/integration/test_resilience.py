@@ -4,6 +4,7 @@ x-trellis-reason of every reply the proxy makes itself. Instances fail for real:
 made slow or made to fail with trellis-echo's --knobs."""
 
 import http.client
+import json
 import socket
 import statistics
 import threading
@@ -361,6 +362,59 @@ class CircuitBreakerTest(ResilienceTestCase):
         self.assertEqual(sorted(r.status for r in results), [200, 200, 200])
         self.assertEqual(proxy.metric("trellis_upstream_overflow_total"), 1)
         self.assertEqual(http_get(port, "/").status, 200)  # the breaker closes again
+
+
+class HealthCheckTest(ResilienceTestCase):
+    def wait_unhealthy(self, proxy, count):
+        value = proxy.wait_metric("trellis_health_check_endpoints_unhealthy",
+                                  lambda v: v == count, timeout=10)
+        self.assertEqual(value, count)
+
+    def test_http_health_check_takes_a_failing_instance_out_and_back(self):
+        echoes = self.start_echoes(2, {0: "status=503"})
+        proxy, port = self.start_mesh(echoes, backend_policy("hc", "api", """  healthCheck:
+    http: {path: /hc, expectedStatuses: [200]}
+    interval: 100ms
+    timeout: 100ms
+    unhealthyThreshold: 2
+    healthyThreshold: 2
+"""))
+        self.wait_unhealthy(proxy, 1)
+        statuses = [http_get(port, "/").status for _ in range(40)]
+        self.assertEqual(statuses, [200] * 40)
+        status, body = proxy.admin("/clusters")
+        endpoints = json.loads(body)["clusters"][0]["endpoints"]
+        verdicts = {e["port"]: e["health_check"] for e in endpoints}
+        self.assertEqual(verdicts, {echoes[0].port: "unhealthy", echoes[1].port: "healthy"})
+        self.assertGreater(proxy.metric("trellis_health_checks_total", result="failed"), 0)
+
+    def test_tcp_health_check_notices_a_dead_instance(self):
+        echoes = self.start_echoes(3)
+        proxy, port = self.start_mesh(echoes, backend_policy("hc", "api", """  healthCheck:
+    tcp: {}
+    interval: 100ms
+    timeout: 100ms
+    unhealthyThreshold: 1
+"""))
+        echoes[2].proc.proc.kill()
+        self.wait_unhealthy(proxy, 1)
+        statuses = [http_get(port, "/").status for _ in range(30)]
+        self.assertEqual(statuses, [200] * 30)
+
+    def test_all_unhealthy_means_panic_not_outage(self):
+        echoes = self.start_echoes(2, {0: "status=503", 1: "status=503"})
+        proxy, port = self.start_mesh(echoes, backend_policy("hc", "api", """  healthCheck:
+    http: {path: /hc}
+    interval: 100ms
+    timeout: 100ms
+    unhealthyThreshold: 1
+"""))
+        self.wait_unhealthy(proxy, 2)
+        # Every endpoint unhealthy: below the panic threshold all of them take traffic again,
+        # so the client sees the upstream's answer, not no_healthy_endpoint.
+        response = http_get(port, "/")
+        self.assertEqual(response.status, 503)
+        self.assertIsNone(response.header("x-trellis-reason"))
 
 
 class RateLimitTest(ResilienceTestCase):

@@ -185,7 +185,7 @@ class HealthCheckerTest : public ::testing::Test {
       seen.push_back(Seen{std::string(report.cluster), std::string(report.endpoint), report.outcome,
                           std::string(report.detail), report.verdict, report.verdictChanged,
                           EventLoop::monotonicMs()});
-      if (until && until()) loop.stop();
+      if (until && until()) stopOnce();
     });
   }
 
@@ -213,12 +213,20 @@ class HealthCheckerTest : public ::testing::Test {
   bool runUntil(std::function<bool()> done, uint64_t maxMs = 5000) {
     if (done()) return true;
     until = done;
+    stopIssued = false;
     loop.timers().advance(EventLoop::monotonicMs());  // the loop's clock was idle meanwhile
-    Timer watchdog([this] { loop.stop(); });
+    Timer watchdog([this] { stopOnce(); });
     watchdog.arm(loop.timers(), maxMs);
     loop.run();
     until = nullptr;
     return done();
+  }
+  /// EventLoop::stop() takes effect when the loop reads its wake-up; a second stop() in the same
+  /// run would be left for the next run, which would then end at once.
+  void stopOnce() {
+    if (stopIssued) return;
+    stopIssued = true;
+    loop.stop();
   }
   /// Runs until `count` more probes of `endpoint` were reported.
   bool runProbes(const std::string& endpoint, size_t count) {
@@ -259,6 +267,7 @@ class HealthCheckerTest : public ::testing::Test {
   HealthChecker checker{loop, 42};
   std::vector<Seen> seen;
   std::function<bool()> until;
+  bool stopIssued = false;
 };
 
 TEST_F(HealthCheckerTest, HttpVerdictsFlipAfterExactlyTheThresholds) {
@@ -275,7 +284,7 @@ TEST_F(HealthCheckerTest, HttpVerdictsFlipAfterExactlyTheThresholds) {
   EXPECT_EQ(version(cluster.name), 1u);
   ASSERT_EQ(server.requests().size(), 1u);
   EXPECT_EQ(server.requests()[0],
-            "GET /healthz HTTP/1.1\r\nHost: default/web:80\r\nUser-Agent: trellis-health\r\n"
+            "GET /healthz HTTP/1.1\r\nHost: web.default\r\nUser-Agent: trellis-health\r\n"
             "Connection: close\r\n\r\n");
 
   // unhealthyThreshold (3) consecutive failures, and not one fewer.
@@ -490,12 +499,12 @@ TEST_F(HealthCheckerTest, ListenerMayStopTheCheckerFromInsideAProbe) {
   ClosedPort closed;
   const auto cluster = makeCluster("c", {closed.port}, httpCheck());
   apply({&cluster});
-  // The listener runs inside the probe's callbacks; stop() there must not pull the probe out
-  // from under itself (ASan would see it).
+  // The listener runs inside the probe's own callbacks (here: a refused connect, reported from
+  // the interval timer); stop() from there must work, and no probe may follow.
   checker.setProbeListener([&](const ProbeReport&) {
     checker.stop();
     seen.push_back(Seen{});
-    loop.stop();
+    stopOnce();
   });
   ASSERT_TRUE(runUntil([&] { return !seen.empty(); }, 2000));
   EXPECT_EQ(seen.size(), 1u);
@@ -526,13 +535,47 @@ TEST_F(HealthCheckerTest, FirstProbesAreJitteredWithinTenPercentOfTheInterval) {
   EXPECT_GT(lastAt - first, 4u);          // not in lockstep
 }
 
+TEST_F(HealthCheckerTest, TargetsOfAnActiveConfigLikeObject) {
+  struct FakeActive {  // the shape of proxy::ActiveConfig
+    std::shared_ptr<const config::Snapshot> snapshot;
+    std::map<std::string, ClusterState> clusters;
+    const ClusterState* cluster(const std::string& name) const {
+      auto it = clusters.find(name);
+      return it == clusters.end() ? nullptr : &it->second;
+    }
+  };
+  auto snapshot = std::make_shared<config::Snapshot>();
+  snapshot->clusters["checked"] = makeCluster("checked", {1}, httpCheck());
+  snapshot->clusters["unchecked"] = makeCluster("unchecked", {2}, httpCheck());
+  snapshot->clusters["unchecked"].healthCheck.reset();
+  snapshot->clusters["stateless"] = makeCluster("stateless", {3}, httpCheck());
+  FakeActive active{snapshot, {}};
+  active.clusters["checked"] = stateFor(snapshot->clusters["checked"]);
+  active.clusters["unchecked"] = stateFor(snapshot->clusters["unchecked"]);
+
+  const auto targets = HealthChecker::targetsOf(active);
+  ASSERT_EQ(targets.size(), 1u);
+  EXPECT_EQ(targets[0].cluster, &snapshot->clusters.at("checked"));
+  EXPECT_EQ(targets[0].state.shared, shared.cluster("checked"));
+  ASSERT_EQ(targets[0].state.endpointState.size(), 1u);
+}
+
 // ---------------------------------------------------------------------------------------------
 // gRPC against python3-grpcio (an independent HTTP/2 and gRPC implementation).
 
 constexpr const char* kGrpcHealthServer = R"PY(
-import os, sys
+import os, sys, threading, time
 from concurrent import futures
 import grpc
+
+# Exit with the test even if it crashes: an orphan holding the test's output open would keep
+# ctest waiting.
+PARENT = os.getppid()
+def watch_parent():
+    while os.getppid() == PARENT:
+        time.sleep(0.2)
+    os._exit(0)
+threading.Thread(target=watch_parent, daemon=True).start()
 
 SERVING = {"": 1, "good": 1, "bad": 2}
 

@@ -54,3 +54,21 @@ TEST(RetryBudget, ZeroPercentAndNoFloorMeansNoRetries) {
 
 }  // namespace
 }  // namespace trellis::resilience
+
+namespace trellis::resilience {
+namespace {
+
+TEST(RetryBudget, ALongerWindowAfterAReloadStillLimits) {
+  config::RetryBudget budget;
+  budget.minRetriesPerSecond = 0;
+  RetryBudgetWindow window;
+  for (int i = 0; i < 100; ++i) window.recordRequest(budget, 1'000'000);
+  budget.window = config::Duration(20'000);  // slices of 2 s instead of 1 s
+  for (int i = 0; i < 100; ++i) window.recordRequest(budget, 1'000'500);
+  int allowed = 0;
+  for (int i = 0; i < 100; ++i) allowed += window.tryRetry(budget, 1'000'600) ? 1 : 0;
+  EXPECT_EQ(allowed, 40);  // 20 % of the 200 requests in the window
+}
+
+}  // namespace
+}  // namespace trellis::resilience
