@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   getCmd
       ->add_option("KIND", get.kind,
                    "httproutes (hr), grpcroutes (gr), services (svc), workloads (wl), "
-                   "listeners (lis) or all; KIND/NAME also works")
+                   "listeners (lis), backendpolicies (bp), routepolicies (rp) or all; "
+                   "KIND/NAME also works")
       ->required();
   getCmd->add_option("NAME", get.name, "resource name (all of them if left out)");
   getCmd->add_option("-n,--namespace", get.ns, "namespace (default \"default\")");
