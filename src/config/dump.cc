@@ -1,4 +1,5 @@
 #include "config/dump.h"
+#include "http/grpc.h"
 
 #include <fmt/format.h>
 
@@ -103,9 +104,9 @@ json retryJson(const RetryPolicy& retry) {
   }
   if (retry.retriableGrpcStatuses != 0) {
     json statuses = json::array();
-    for (uint32_t code = 0; code < 32; ++code) {
+    for (int code = 0; code < http::grpc::kStatusCount; ++code) {
       if ((retry.retriableGrpcStatuses & (1u << code)) != 0) {
-        statuses.push_back(syntax::grpcStatusName(code));
+        statuses.push_back(http::grpc::statusName(static_cast<http::grpc::Status>(code)));
       }
     }
     out["retriableGrpcStatuses"] = std::move(statuses);
@@ -127,7 +128,8 @@ json faultJson(const FaultInjection& fault) {
     json abort = {{"percentage", percentage(fault.abortPerMillion)}};
     if (fault.abortHttpStatus != 0) abort["httpStatus"] = fault.abortHttpStatus;
     if (fault.abortGrpcStatus >= 0) {
-      abort["grpcStatus"] = syntax::grpcStatusName(static_cast<uint32_t>(fault.abortGrpcStatus));
+      abort["grpcStatus"] =
+          http::grpc::statusName(static_cast<http::grpc::Status>(fault.abortGrpcStatus));
     }
     out["abort"] = std::move(abort);
   }

@@ -11,6 +11,7 @@
 #include "config/resources.h"
 #include "config/route_parts.h"
 #include "config/syntax.h"
+#include "http/grpc.h"
 
 namespace trellis::config {
 namespace {
@@ -400,7 +401,9 @@ void parseRetry(Scope& scope, const Value& value, RoutePolicyDef& def) {
       auto code = parseGrpcStatus(scope, item);
       if (!code) continue;
       if ((bits & (1u << *code)) != 0) {
-        scope.error(item, fmt::format("duplicate status {}", syntax::grpcStatusName(*code)));
+        scope.error(item,
+                    fmt::format("duplicate status {}",
+                                http::grpc::statusName(static_cast<http::grpc::Status>(*code))));
       }
       bits |= 1u << *code;
     }
@@ -540,7 +543,7 @@ std::optional<uint8_t> parseGrpcStatus(Scope& scope, const Value& value) {
     }
     code = static_cast<uint8_t>(number);
   } else {
-    code = syntax::grpcStatusCode(*text);
+    if (auto status = http::grpc::statusFromName(*text)) code = static_cast<uint8_t>(*status);
     if (!code) {
       scope.error(value, fmt::format("unknown gRPC status {} (expected a code name of the gRPC "
                                      "specification such as UNAVAILABLE or "

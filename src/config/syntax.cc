@@ -347,25 +347,6 @@ std::optional<int64_t> parseRfc3339(std::string_view text) {
   return days * 86400 + *hour * 3600 + *minute * 60 + *second - offsetSeconds;
 }
 
-namespace {
-// https://grpc.github.io/grpc/core/md_doc_statuscodes.html, by number.
-constexpr std::array<std::string_view, 17> kGrpcStatusNames = {
-    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED"};
-}  // namespace
-
-std::string_view grpcStatusName(uint32_t code) {
-  return code < kGrpcStatusNames.size() ? kGrpcStatusNames[code] : std::string_view();
-}
-
-std::optional<uint8_t> grpcStatusCode(std::string_view name) {
-  auto it = std::find(kGrpcStatusNames.begin(), kGrpcStatusNames.end(), name);
-  if (it == kGrpcStatusNames.end()) return std::nullopt;
-  return static_cast<uint8_t>(it - kGrpcStatusNames.begin());
-}
-
 bool isPrime(uint64_t value) {
   if (value < 2) return false;
   if (value % 2 == 0) return value == 2;

@@ -51,11 +51,6 @@ std::optional<uint32_t> parsePercentage(std::string_view value);
 /// seconds since the Unix epoch.
 std::optional<int64_t> parseRfc3339(std::string_view value);
 
-/// The name of gRPC status `code` in the gRPC specification ("UNAVAILABLE" for 14); "" beyond 16.
-std::string_view grpcStatusName(uint32_t code);
-/// The gRPC status code named `name` (upper snake case), or nullopt.
-std::optional<uint8_t> grpcStatusCode(std::string_view name);
-
 /// Envoy `retry_on` token of each RetryOn bit, in bit order.
 struct RetryOnToken {
   std::string_view name;

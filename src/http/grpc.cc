@@ -1,5 +1,7 @@
 #include "http/grpc.h"
 
+#include <algorithm>
+
 #include <array>
 
 namespace trellis::http::grpc {
@@ -77,6 +79,12 @@ size_t decimalLength(int64_t value) {
 std::string_view statusName(Status status) {
   const auto index = static_cast<size_t>(status);
   return index < kStatusNames.size() ? kStatusNames[index] : kStatusNames[2];
+}
+
+std::optional<Status> statusFromName(std::string_view name) {
+  auto it = std::find(kStatusNames.begin(), kStatusNames.end(), name);
+  if (it == kStatusNames.end()) return std::nullopt;
+  return static_cast<Status>(it - kStatusNames.begin());
 }
 
 std::optional<Status> parseStatus(std::string_view value) {

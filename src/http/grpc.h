@@ -48,6 +48,9 @@ std::optional<Status> parseStatus(std::string_view value);
 /// ("HTTP to gRPC Status Code Mapping").
 Status statusFromHttp(int httpStatus);
 
+/// The status named `name` ("UNAVAILABLE"), as the gRPC spec spells it; nullopt if none.
+std::optional<Status> statusFromName(std::string_view name);
+
 /// grpc-timeout: "TimeoutValue TimeoutUnit", 1..8 ASCII digits then one of H M S m u n.
 /// Nanoseconds are rounded up to whole microseconds, so that a short deadline never becomes 0.
 /// "0" is accepted (an already expired deadline); the largest value, 99999999H, fits.
