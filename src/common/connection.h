@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "common/buffer.h"
+#include "common/connection_slot.h"
 #include "common/event_loop.h"
 
 namespace trellis {
@@ -73,6 +74,13 @@ class Connection final : public EventHandler {
   uint64_t bytesWritten() const { return bytesWritten_; }
   EventLoop& loop() { return loop_; }
 
+  /// Counts this connection in a limit until it is destroyed (upstream connections).
+  void holdSlot(ConnectionSlot slot) { slot_ = std::move(slot); }
+  /// Tells the limit the connection is idle in a pool, free for a waiting request.
+  void announceIdle() { slot_.idle(); }
+  /// Gives the slot back before the connection is destroyed (destruction is deferred).
+  void releaseSlot() { slot_.reset(); }
+
  private:
   EventLoop& loop_;
   int fd_;
@@ -87,6 +95,7 @@ class Connection final : public EventHandler {
   bool shutdownPending_ = false;
   uint64_t bytesRead_ = 0;
   uint64_t bytesWritten_ = 0;
+  ConnectionSlot slot_;  // given back after the destructor has closed the fd
 };
 
 }  // namespace trellis

@@ -16,21 +16,35 @@ namespace trellis::proxy {
 class FieldList {
  public:
   void add(std::string_view name, std::string_view value) {
-    entries_.push_back({static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(name.size()),
+    const auto offset = static_cast<uint32_t>(arena_.size());
+    entries_.push_back({offset, static_cast<uint32_t>(name.size()),
+                        offset + static_cast<uint32_t>(name.size()),
                         static_cast<uint32_t>(value.size())});
     arena_.append(name);
     arena_.append(value);
   }
+  /// Replaces the value of the first field named `name` (a retry's grpc-timeout); false if
+  /// there is none. The old value's bytes stay in the arena until clear().
+  bool setValue(std::string_view name, std::string_view value) {
+    for (Entry& e : entries_) {
+      if (std::string_view(arena_.data() + e.offset, e.nameLength) != name) continue;
+      e.valueOffset = static_cast<uint32_t>(arena_.size());
+      e.valueLength = static_cast<uint32_t>(value.size());
+      arena_.append(value);
+      return true;
+    }
+    return false;
+  }
   /// Appends to the value of the last field added (e.g. to join x-forwarded-for).
   void appendToLast(std::string_view more) {
-    arena_.append(more);
+    arena_.append(more);  // the last value ends the arena: setValue() is not used while building
     entries_.back().valueLength += static_cast<uint32_t>(more.size());
   }
   std::span<const http::HeaderField> fields() {
     views_.clear();
     for (const Entry& e : entries_) {
       std::string_view name(arena_.data() + e.offset, e.nameLength);
-      views_.push_back({name, std::string_view(name.data() + e.nameLength, e.valueLength)});
+      views_.push_back({name, std::string_view(arena_.data() + e.valueOffset, e.valueLength)});
     }
     return views_;
   }
@@ -43,8 +57,9 @@ class FieldList {
 
  private:
   struct Entry {
-    uint32_t offset;
+    uint32_t offset;  // of the name
     uint32_t nameLength;
+    uint32_t valueOffset;
     uint32_t valueLength;
   };
   std::string arena_;

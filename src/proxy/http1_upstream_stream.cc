@@ -2,6 +2,7 @@
 
 #include "common/socket.h"
 #include "proxy/chunk_writer.h"
+#include "proxy/connection_gate.h"
 #include "proxy/head_writer.h"
 
 namespace trellis::proxy {
@@ -9,11 +10,12 @@ namespace trellis::proxy {
 Http1UpstreamStream* Http1UpstreamStream::open(Worker& worker, upstream::ClusterRuntime& cluster,
                                                int endpoint, std::string_view head,
                                                std::string_view method, bool hasBody, bool chunked,
-                                               UpstreamStreamHandler& handler) {
+                                               UpstreamStreamHandler& handler,
+                                               UpstreamFailure& failure) {
   auto stream = std::make_unique<Http1UpstreamStream>(worker, cluster, endpoint, method, hasBody,
                                                       chunked, handler);
   stream->head_.assign(head);
-  if (!stream->connect()) return nullptr;
+  if (!stream->connect(failure)) return nullptr;
   stream->up_->send(stream->head_);
   return stream.release();
 }
@@ -42,7 +44,7 @@ Http1UpstreamStream::~Http1UpstreamStream() {
   }
 }
 
-bool Http1UpstreamStream::connect() {
+bool Http1UpstreamStream::connect(UpstreamFailure& failure) {
   const std::string& key = cluster_.endpointKeys[endpoint_];
   up_ = worker_.pools().take(key);
   reused_ = up_ != nullptr;
@@ -51,14 +53,16 @@ bool Http1UpstreamStream::connect() {
     up_->setOwner(this);
     return true;
   }
-  int fd = connectTo(cluster_.addresses[endpoint_]);
-  if (fd < 0) {
-    clusterStats_.connectFailures.inc();
+  makeRoomForConnection(worker_, cluster_);
+  bool overflow = false;
+  auto opened = cluster_.connect(endpoint_, overflow);
+  if (opened.fd < 0) {
+    failure = overflow ? UpstreamFailure::Overflow : UpstreamFailure::ConnectFailure;
     return false;
   }
-  up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), fd, true);
+  up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), opened.fd, true);
+  up_->holdSlot(std::move(opened.slot));
   up_->setOwner(this);
-  clusterStats_.connectionsOpened.inc();
   connectTimer_.arm(worker_.loop().timers(),
                     static_cast<uint64_t>(cluster_.config.connectTimeout.count()));
   return true;
@@ -184,9 +188,11 @@ void Http1UpstreamStream::readResponse() {
       // A pooled connection the upstream had already closed: replay once on a fresh one.
       replayed_ = true;
       up_->setOwner(nullptr);
+      up_->releaseSlot();  // its replacement takes the slot
       worker_.loop().deferDestroy(std::move(up_));
-      if (!connect()) {
-        fail(UpstreamFailure::ConnectFailure);
+      UpstreamFailure failure = UpstreamFailure::ConnectFailure;
+      if (!connect(failure)) {
+        fail(failure);
         return;
       }
       up_->send(head_);

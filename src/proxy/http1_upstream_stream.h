@@ -22,10 +22,12 @@ class Http1UpstreamStream final : public UpstreamStream,
  public:
   /// Starts the exchange with `head` (a complete HTTP/1.1 request head). `chunked`: the body
   /// is sent with chunked framing (no content-length was given). Returns null when no
-  /// connection could be started; later failures reach `handler`.
+  /// connection could be started (`failure` says why: ConnectFailure or Overflow); later
+  /// failures reach `handler`.
   static Http1UpstreamStream* open(Worker& worker, upstream::ClusterRuntime& cluster, int endpoint,
                                    std::string_view head, std::string_view method, bool hasBody,
-                                   bool chunked, UpstreamStreamHandler& handler);
+                                   bool chunked, UpstreamStreamHandler& handler,
+                                   UpstreamFailure& failure);
 
   size_t sendData(std::string_view data, bool endStream) override;
   void sendTrailers(std::span<const http::HeaderField> fields) override;
@@ -42,7 +44,7 @@ class Http1UpstreamStream final : public UpstreamStream,
   ~Http1UpstreamStream() override;
 
  private:
-  bool connect();
+  bool connect(UpstreamFailure& failure);
   void readResponse();
   /// Parses what is buffered; false once the exchange ended or failed.
   bool processResponse();

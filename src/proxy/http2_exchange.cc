@@ -158,7 +158,10 @@ void Http2Exchange::onRequestHeaders(std::span<const http::HeaderField> fields, 
     deadlineMs = routeTimeout;
     routeDeadline_ = true;
   }
-  if (deadlineMs > 0) deadline_.arm(session_.worker().loop().timers(), deadlineMs);
+  if (deadlineMs > 0) {
+    deadline_.arm(session_.worker().loop().timers(), deadlineMs);
+    deadlineAtMs_ = session_.worker().loop().nowMs() + deadlineMs;
+  }
   const auto idle = route_.rule->timeouts.streamIdle.count() > 0
                         ? route_.rule->timeouts.streamIdle.count()
                         : listener_.config->http.streamIdleTimeout.count();
@@ -194,7 +197,7 @@ void Http2Exchange::startUpstream(std::span<const http::HeaderField> headers,
     forwarded.chunked = hasBody && !hasLength;
     writeUpstreamRequestHead(head, method, headers, modifier, forwarded);
   }
-  if (needsRetryStream(route_)) {
+  if (needsRetryStream(worker, route_)) {
     viaRetryStream_ = true;
     AttemptRequest attempt;
     attempt.http2Fields = &upstreamFields_;
@@ -203,20 +206,25 @@ void Http2Exchange::startUpstream(std::span<const http::HeaderField> headers,
     attempt.hasBody = hasBody;
     attempt.chunked = forwarded.chunked;
     attempt.grpc = grpc_;
+    attempt.deadlineAtMs = deadlineAtMs_;
     attempt.replayLimit = listener_.config->http.bufferBytes;
     upstream_ = RetryStream::open(worker, route_, std::move(attempt), route_.faultDelay, *this);
     return;
   }
+  UpstreamFailure failure = UpstreamFailure::ConnectFailure;
   if (http2) {
     upstream_ = worker.http2Pool().open(*route_.cluster, route_.endpoint, upstreamFields_.fields(),
-                                        hasBody, *this);
+                                        hasBody, *this, failure);
   } else {
     upstream_ = Http1UpstreamStream::open(worker, *route_.cluster, route_.endpoint, head.view(),
-                                          method, hasBody, forwarded.chunked, *this);
+                                          method, hasBody, forwarded.chunked, *this, failure);
   }
   if (upstream_ == nullptr) {
-    reportOutcome(worker, *route_.cluster, route_.endpoint, 0);
-    localReply(503, LocalReason::UpstreamConnectFailure);
+    if (failure != UpstreamFailure::Overflow) {
+      reportOutcome(worker, *route_.cluster, route_.endpoint, 0);
+    }
+    const FailureReply reply = failureReply(failure);
+    localReply(reply.status, reply.reason);
   }
 }
 
@@ -404,8 +412,9 @@ bool Http2Exchange::retryRefused() {
   }
   ++refusedRetries_;
   const bool hasBody = !requestDone_ || !requestPending_.empty();
+  UpstreamFailure failure = UpstreamFailure::ConnectFailure;
   upstream_ = session_.worker().http2Pool().open(*route_.cluster, route_.endpoint,
-                                                 upstreamFields_.fields(), hasBody, *this);
+                                                 upstreamFields_.fields(), hasBody, *this, failure);
   if (upstream_ == nullptr) return false;
   pushRequestPending();
   return true;

@@ -87,6 +87,7 @@ class Http2Exchange final : public UpstreamStreamHandler {
   Timer streamIdle_;  // re-armed lazily from lastActivityMs_
   uint64_t lastActivityMs_ = 0;
   uint64_t streamIdleMs_ = 0;
+  uint64_t deadlineAtMs_ = 0;  // loop time the deadline ends; 0 = none
   std::string requestId_;
   uint64_t startMicros_ = 0;
   uint64_t requestBodyLimit_ = 0;

@@ -85,14 +85,14 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
     }
   };
 
-  Conn(Http2UpstreamPool& pool, std::string key, upstream::ClusterRuntime& cluster, int fd,
-       uint32_t& learnedMax)
+  Conn(Http2UpstreamPool& pool, std::string key, upstream::ClusterRuntime& cluster,
+       upstream::ClusterRuntime::NewConnection opened, uint32_t& learnedMax)
       : pool_(pool),
         learnedMax_(learnedMax),
         key_(std::move(key)),
         clusterStats_(cluster.stats),
         idleTimeoutMs_(static_cast<uint64_t>(cluster.config.idleTimeout.count())),
-        socket_(pool.loop_, pool.buffers_, fd, true),
+        socket_(pool.loop_, pool.buffers_, opened.fd, true),
         codec_(http2::Http2Connection::Role::kClient, settingsFor(pool.settings_, cluster.config),
                *this, pool.stats_.codec, &pool.buffers_),
         scratch_(&pool.buffers_),
@@ -102,6 +102,7 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
         }),
         idleTimer_([this] { close(); }) {
     socket_.setOwner(this);
+    socket_.holdSlot(std::move(opened.slot));
     codec_.start();
     connectTimer_.arm(pool.loop_.timers(),
                       static_cast<uint64_t>(cluster.config.connectTimeout.count()));
@@ -240,6 +241,7 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
     streams_.erase(it);
     pool_.stats_.streamsActive.sub();
     s->finished = true;
+    if (usable()) socket_.announceIdle();  // room for a request waiting on maxConnections
     if (s->released) {
       delete s;
     } else {
@@ -334,7 +336,7 @@ Http2UpstreamPool::~Http2UpstreamPool() {
 
 UpstreamStream* Http2UpstreamPool::open(upstream::ClusterRuntime& cluster, int endpoint,
                                         std::span<const http::HeaderField> fields, bool hasBody,
-                                        UpstreamStreamHandler& handler) {
+                                        UpstreamStreamHandler& handler, UpstreamFailure& failure) {
   const std::string& key = cluster.endpointKeys[endpoint];
   auto& conns = byEndpoint_[key];
   for (auto& conn : conns) {
@@ -342,15 +344,27 @@ UpstreamStream* Http2UpstreamPool::open(upstream::ClusterRuntime& cluster, int e
     cluster.stats.connectionsReused.inc();
     return conn->open(fields, hasBody, handler);
   }
-  int fd = connectTo(cluster.addresses[endpoint]);
-  if (fd < 0) {
-    cluster.stats.connectFailures.inc();
+  bool overflow = false;
+  auto opened = cluster.connect(endpoint, overflow, /*exempt=*/conns.empty());
+  if (opened.fd < 0) {
+    failure = overflow ? UpstreamFailure::Overflow : UpstreamFailure::ConnectFailure;
     return nullptr;
   }
-  cluster.stats.connectionsOpened.inc();
   auto learned = learnedMaxStreams_.try_emplace(key, kAssumedMaxStreams).first;
-  conns.push_back(std::make_unique<Conn>(*this, key, cluster, fd, learned->second));
+  conns.push_back(std::make_unique<Conn>(*this, key, cluster, std::move(opened), learned->second));
   return conns.back()->open(fields, hasBody, handler);
+}
+
+bool Http2UpstreamPool::hasUsable(const std::string& endpointKey) const {
+  auto it = byEndpoint_.find(endpointKey);
+  if (it == byEndpoint_.end()) return false;
+  return std::any_of(it->second.begin(), it->second.end(),
+                     [](const std::unique_ptr<Conn>& conn) { return conn->usable(); });
+}
+
+bool Http2UpstreamPool::hasConnection(const std::string& endpointKey) const {
+  auto it = byEndpoint_.find(endpointKey);
+  return it != byEndpoint_.end() && !it->second.empty();
 }
 
 void Http2UpstreamPool::remove(Conn* conn) {

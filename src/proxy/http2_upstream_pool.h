@@ -29,11 +29,17 @@ class Http2UpstreamPool {
   Http2UpstreamPool& operator=(const Http2UpstreamPool&) = delete;
 
   /// Opens a stream to `endpoint` of `cluster` with the request head `fields` (pseudo-headers
-  /// first). Returns null when no connection could even be started (connect() failed at once);
-  /// later failures reach `handler`.
+  /// first). Returns null when no connection could even be started (`failure` says why:
+  /// ConnectFailure or Overflow); later failures reach `handler`. An endpoint with no
+  /// connection on this worker may open one over maxConnections (Envoy's rule: a multiplexed
+  /// connection is never idle under load, so nothing else would make room).
   UpstreamStream* open(upstream::ClusterRuntime& cluster, int endpoint,
                        std::span<const http::HeaderField> fields, bool hasBody,
-                       UpstreamStreamHandler& handler);
+                       UpstreamStreamHandler& handler, UpstreamFailure& failure);
+  /// Whether a stream to `endpointKey` can open on an existing connection.
+  bool hasUsable(const std::string& endpointKey) const;
+  /// Whether this worker has a connection (usable or not) to `endpointKey`.
+  bool hasConnection(const std::string& endpointKey) const;
   /// Graceful shutdown: GOAWAY on every connection; idle ones close now.
   void drain();
   /// Closes everything at once (worker teardown).

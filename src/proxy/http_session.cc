@@ -5,6 +5,7 @@
 
 #include "common/logging.h"
 #include "http/protocol_detection.h"
+#include "proxy/connection_gate.h"
 #include "proxy/head_writer.h"
 #include "proxy/http2_session.h"
 #include "proxy/local_reply.h"
@@ -282,7 +283,7 @@ bool HttpSession::startRequest() {
   // Upgrades (WebSocket) keep the byte-level path: a 101 commits the connection, so there is
   // nothing to retry.
   if (route_.cluster->config.protocol == config::UpstreamProtocol::Http2 ||
-      (needsRetryStream(route_) && !upgradeRequested_)) {
+      (needsRetryStream(worker_, route_) && !upgradeRequested_)) {
     return startStreamUpstream(*runtime, path, host);
   }
   ForwardedRequest forwarded{path,
@@ -369,16 +370,21 @@ bool HttpSession::connectUpstream() {
     up_->setOwner(this);
     return true;
   }
-  int fd = connectTo(route_.cluster->addresses[route_.endpoint]);
-  if (fd < 0) {
-    route_.cluster->stats.connectFailures.inc();
+  makeRoomForConnection(worker_, *route_.cluster);
+  bool overflow = false;
+  auto opened = route_.cluster->connect(route_.endpoint, overflow);
+  if (overflow) {
+    localReply(503, LocalReason::UpstreamOverflow, {}, !requestDone_);
+    return false;
+  }
+  if (opened.fd < 0) {
     reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
     localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
     return false;
   }
-  up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), fd, true);
+  up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), opened.fd, true);
+  up_->holdSlot(std::move(opened.slot));
   up_->setOwner(this);
-  route_.cluster->stats.connectionsOpened.inc();
   connectTimer_.arm(worker_.loop().timers(), route_.cluster->config.connectTimeout.count());
   return true;
 }
@@ -732,6 +738,7 @@ void HttpSession::releaseUpstream(bool reusable) {
                         route_.cluster->config.maxIdlePerEndpoint,
                         route_.cluster->config.idleTimeout.count());
   } else {
+    up_->releaseSlot();  // now, not at the end of the batch: a replacement may need it
     worker_.loop().deferDestroy(std::move(up_));
   }
   up_.reset();

@@ -41,7 +41,7 @@ bool HttpSession::startStreamUpstream(const RuleRuntime& runtime, std::string_vi
   state_ = State::Proxying;
   timer_.cancel();
   armExchangeTimers();
-  if (needsRetryStream(route_)) {
+  if (needsRetryStream(worker_, route_)) {
     viaRetryStream_ = true;
     attempt.http2Fields = &h2Fields_;
     attempt.method = method_;
@@ -50,13 +50,17 @@ bool HttpSession::startStreamUpstream(const RuleRuntime& runtime, std::string_vi
     attempt.replayLimit = listener_->config->http.bufferBytes;
     h2up_ = RetryStream::open(worker_, route_, std::move(attempt), route_.faultDelay, *this);
   } else {
+    UpstreamFailure failure = UpstreamFailure::ConnectFailure;
     h2up_ = worker_.http2Pool().open(*route_.cluster, route_.endpoint, h2Fields_.fields(),
-                                     !requestDone_, *this);
-  }
-  if (h2up_ == nullptr) {
-    reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
-    localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
-    return false;
+                                     !requestDone_, *this, failure);
+    if (h2up_ == nullptr) {
+      if (failure != UpstreamFailure::Overflow) {
+        reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
+      }
+      const FailureReply reply = failureReply(failure);
+      localReply(reply.status, reply.reason, {}, !requestDone_);
+      return false;
+    }
   }
   h2RequestEnded_ = requestDone_;
   h2RequestTrailers_.clear();
@@ -223,8 +227,9 @@ void HttpSession::onUpstreamFailure(UpstreamFailure failure, uint32_t /*http2Cod
     // Never processed (RFC 9113 §8.7): safe to send again, on a stream with room.
     ++h2Retries_;
     const bool hasBody = !requestDone_ || !h2RequestPending_.empty();
+    UpstreamFailure again = UpstreamFailure::ConnectFailure;
     h2up_ = worker_.http2Pool().open(*route_.cluster, route_.endpoint, h2Fields_.fields(), hasBody,
-                                     *this);
+                                     *this, again);
     if (h2up_ != nullptr) {
       h2RequestEnded_ = !hasBody;
       pushHttp2RequestBody();

@@ -269,6 +269,12 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
               static_cast<double>(s->activeRequests.value()));
         e.add("trellis_upstream_tcp_connections_active", "gauge", "Open TCP relays.", l,
               static_cast<double>(s->activeConnections.value()));
+        e.add("trellis_upstream_connections_active", "gauge",
+              "Open upstream connections, counted against the circuit breaker's maxConnections.", l,
+              static_cast<double>(s->openConnections.value()));
+        e.add("trellis_upstream_requests_pending", "gauge",
+              "Requests waiting for an upstream connection (maxPendingRequests).", l,
+              static_cast<double>(s->pendingRequests.value()));
       }
     });
     addHttp2(e, "downstream", shard->http2Downstream);

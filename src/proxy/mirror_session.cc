@@ -29,14 +29,14 @@ void MirrorSession::begin() {
   if (connection_) {
     cluster_.stats.connectionsReused.inc();
   } else {
-    int fd = connectTo(cluster_.addresses[endpoint_]);
-    if (fd < 0) {
-      cluster_.stats.connectFailures.inc();
+    bool overflow = false;  // a mirror never waits for a connection: it is skipped
+    auto opened = cluster_.connect(endpoint_, overflow);
+    if (opened.fd < 0) {
       finish(false);
       return;
     }
-    connection_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), fd, true);
-    cluster_.stats.connectionsOpened.inc();
+    connection_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), opened.fd, true);
+    connection_->holdSlot(std::move(opened.slot));
   }
   connection_->setOwner(this);
   timeout_.arm(worker_.loop().timers(), kMirrorTimeoutMs);

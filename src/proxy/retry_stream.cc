@@ -1,6 +1,7 @@
 #include "proxy/retry_stream.h"
 
 #include "http/grpc.h"
+#include "proxy/connection_gate.h"
 #include "proxy/http1_upstream_stream.h"
 #include "proxy/http2_upstream_pool.h"
 #include "resilience/shared_state.h"
@@ -40,6 +41,12 @@ resilience::AttemptFailure attemptFailureOf(UpstreamFailure failure) {
 
 }  // namespace
 
+bool needsRetryStream(Worker& worker, const RouteDecision& route) {
+  return route.rule->retry || route.rule->timeouts.perTry.count() > 0 ||
+         route.faultDelay.count() > 0 ||
+         mustWaitForConnection(worker, *route.cluster, route.endpoint);
+}
+
 RetryStream::RetryStream(Worker& worker, RouteDecision& route, AttemptRequest request,
                          UpstreamStreamHandler& handler)
     : worker_(worker),
@@ -73,25 +80,45 @@ RetryStream* RetryStream::open(Worker& worker, RouteDecision& route, AttemptRequ
   return stream;
 }
 
-void RetryStream::startAttempt() {
+void RetryStream::startAttempt(bool woken) {
   upstream::ClusterRuntime& cluster = *route_.cluster;
+  switch (admitAttempt(worker_, cluster, route_.endpoint, *this, woken)) {
+    case Admission::Go:
+      break;
+    case Admission::Wait:
+      // Until a connection is freed on this worker; the exchange's request and stream idle
+      // timeouts bound the wait, as the route timeout bounds Envoy's pending requests.
+      pending_ = Pending::Connection;
+      return;
+    case Admission::Overflow:
+      pending_ = Pending::Overflow;  // reported from the loop, as below
+      timer_.arm(worker_.loop().timers(), 0);
+      return;
+  }
+  tellUpstreamTimeLeft();  // after a retry's backoff, or a wait for a connection
   lastEndpoint_ = route_.endpoint;
   sent_ = 0;
   endSent_ = false;
+  UpstreamFailure failure = UpstreamFailure::ConnectFailure;
   if (cluster.config.protocol == config::UpstreamProtocol::Http2) {
     attempt_ = worker_.http2Pool().open(cluster, route_.endpoint, request_.http2Fields->fields(),
-                                        request_.hasBody, *this);
+                                        request_.hasBody, *this, failure);
   } else {
-    attempt_ =
-        Http1UpstreamStream::open(worker_, cluster, route_.endpoint, request_.http1Head,
-                                  request_.method, request_.hasBody, request_.chunked, *this);
+    attempt_ = Http1UpstreamStream::open(worker_, cluster, route_.endpoint, request_.http1Head,
+                                         request_.method, request_.hasBody, request_.chunked, *this,
+                                         failure);
   }
   if (attempt_ == nullptr) {
-    // Could not even start connecting; decided from the loop, since the exchange may be in
-    // the middle of a call into this stream.
-    reportOutcome(worker_, cluster, route_.endpoint, 0);
-    pending_ = Pending::Failure;
-    pendingFailure_ = UpstreamFailure::ConnectFailure;
+    // Could not even start connecting (or another worker took the last connection slot);
+    // decided from the loop, since the exchange may be in the middle of a call into this
+    // stream.
+    if (failure == UpstreamFailure::Overflow) {
+      pending_ = Pending::Overflow;
+    } else {
+      reportOutcome(worker_, cluster, route_.endpoint, 0);
+      pending_ = Pending::Failure;
+      pendingFailure_ = failure;
+    }
     timer_.arm(worker_.loop().timers(), 0);
     return;
   }
@@ -104,6 +131,15 @@ void RetryStream::startAttempt() {
   if (perTry.count() > 0)
     perTry_.arm(worker_.loop().timers(), static_cast<uint64_t>(perTry.count()));
   pushBody();
+}
+
+void RetryStream::tellUpstreamTimeLeft() {
+  if (!request_.grpc || request_.deadlineAtMs == 0 || request_.http2Fields == nullptr) return;
+  const uint64_t now = worker_.loop().nowMs();
+  const uint64_t left = request_.deadlineAtMs > now ? request_.deadlineAtMs - now : 1;
+  char value[http::grpc::kMaxTimeoutChars];
+  const size_t length = http::grpc::formatTimeout(std::chrono::milliseconds(left), value);
+  request_.http2Fields->setValue("grpc-timeout", std::string_view(value, length));
 }
 
 void RetryStream::onTimer() {
@@ -124,9 +160,17 @@ void RetryStream::onTimer() {
     case Pending::Failure:
       attemptFailed(attemptFailureOf(pendingFailure_), pendingFailure_);
       return;
+    case Pending::Overflow:  // the pending queue was full; retrying would meet the same limit
+      fail(UpstreamFailure::Overflow);
+      return;
     case Pending::None:
+    case Pending::Connection:  // woken by onConnectionFreed, not by the timer
       return;
   }
+  announceRoomAfterOpen();
+}
+
+void RetryStream::announceRoomAfterOpen() {
   // Bytes refused while no attempt was open (past the replay buffer) may go now: the new
   // attempt took the whole buffer without refusing, so it will not announce room itself.
   if (wantWritable_ && attempt_ != nullptr && sent_ >= replay_.size()) {
@@ -325,9 +369,16 @@ bool RetryStream::toHandler(F&& call) {
   return true;
 }
 
+void RetryStream::onConnectionFreed() {
+  pending_ = Pending::None;
+  startAttempt(/*woken=*/true);
+  announceRoomAfterOpen();
+}
+
 void RetryStream::release() {
   if (released_) return;
   released_ = true;
+  if (pending_ == Pending::Connection) route_.cluster->connections->cancel(*this);
   timer_.cancel();
   releaseAttempt();
   if (holdsRetry_) {

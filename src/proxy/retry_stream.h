@@ -9,6 +9,9 @@
 // there is one, after a full-jitter exponential backoff, within the cluster's retry budget and
 // maxRetries. Once a response head has gone to the exchange, or the body outgrew the replay
 // buffer, the attempt in flight is the last one.
+//
+// It is also where a request waits for a connection when its cluster is at maxConnections
+// (proxy/connection_gate.h).
 
 #include <cstdint>
 #include <span>
@@ -21,6 +24,7 @@
 #include "proxy/route_decision.h"
 #include "proxy/upstream_stream.h"
 #include "resilience/retry_rules.h"
+#include "upstream/cluster_connections.h"
 
 namespace trellis::proxy {
 
@@ -30,12 +34,16 @@ struct AttemptRequest {
   std::string http1Head;             // HTTP/1 clusters: the serialised head
   std::string method;
   bool hasBody = false;
-  bool chunked = false;    // HTTP/1 clusters: send the body with chunked framing
-  bool grpc = false;       // trailers-only responses carry a grpc-status to retry on
-  size_t replayLimit = 0;  // replay buffer size
+  bool chunked = false;       // HTTP/1 clusters: send the body with chunked framing
+  bool grpc = false;          // trailers-only responses carry a grpc-status to retry on
+  uint64_t deadlineAtMs = 0;  // gRPC with a deadline (loop time): a retry's grpc-timeout is
+                              // the time left, not the whole
+  size_t replayLimit = 0;     // replay buffer size
 };
 
-class RetryStream final : public UpstreamStream, public UpstreamStreamHandler {
+class RetryStream final : public UpstreamStream,
+                          public UpstreamStreamHandler,
+                          public upstream::ConnectionWaiter {
  public:
   /// Starts the first attempt on `route.endpoint` (after `delay`, for fault injection). `route`
   /// belongs to the exchange and outlives the stream; retries move its endpoint. Never null:
@@ -57,14 +65,20 @@ class RetryStream final : public UpstreamStream, public UpstreamStreamHandler {
   void onUpstreamFailure(UpstreamFailure failure, uint32_t http2Code) override;
   void onUpstreamWritable() override;
 
+  // ConnectionWaiter: a connection of the cluster was freed while this stream waited.
+  void onConnectionFreed() override;
+
   RetryStream(Worker& worker, RouteDecision& route, AttemptRequest request,
               UpstreamStreamHandler& handler);
   ~RetryStream() override;
 
  private:
-  enum class Pending : uint8_t { None, FirstAttempt, Retry, Failure };
+  enum class Pending : uint8_t { None, FirstAttempt, Retry, Failure, Connection, Overflow };
   void onTimer();
-  void startAttempt();
+  /// `woken`: called from onConnectionFreed(), at the front of the cluster's queue.
+  void startAttempt(bool woken = false);
+  void tellUpstreamTimeLeft();
+  void announceRoomAfterOpen();
   void releaseAttempt();
   /// Sends what the current attempt has not taken of the replay buffer (and the end).
   void pushBody();
@@ -105,10 +119,8 @@ class RetryStream final : public UpstreamStream, public UpstreamStreamHandler {
   int depth_ = 0;  // nested calls into the exchange
 };
 
-/// Whether an exchange on `route` goes through a RetryStream.
-inline bool needsRetryStream(const RouteDecision& route) {
-  return route.rule->retry || route.rule->timeouts.perTry.count() > 0 ||
-         route.faultDelay.count() > 0;
-}
+/// Whether an exchange on `route` goes through a RetryStream: it may retry, has a per-try
+/// timeout or an injected delay, or must wait for a connection.
+bool needsRetryStream(Worker& worker, const RouteDecision& route);
 
 }  // namespace trellis::proxy

@@ -43,15 +43,14 @@ bool TcpSession::start() {
     cluster_->stats.noHealthyEndpoint.inc();
     return false;
   }
-  int fd = connectTo(cluster_->addresses[endpoint_]);
-  if (fd < 0) {
-    cluster_->stats.connectFailures.inc();
-    return false;
-  }
+  // A TCP connection has nothing to wait with: at maxConnections it is closed at once.
+  bool overflow = false;
+  auto opened = cluster_->connect(endpoint_, overflow);
+  if (opened.fd < 0) return false;
   cluster_->endpoints[endpoint_].activeRequests++;
   cluster_->stats.activeConnections.add();
-  cluster_->stats.connectionsOpened.inc();
-  up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), fd, true);
+  up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), opened.fd, true);
+  up_->holdSlot(std::move(opened.slot));
   up_->setOwner(this);
   connectTimer_.arm(worker_.loop().timers(), cluster_->config.connectTimeout.count());
   idleTimer_.arm(worker_.loop().timers(), listener_->config->tcpIdleTimeout.count());

@@ -137,9 +137,23 @@ std::string Worker::apply(const std::shared_ptr<const ActiveConfig>& active) {
   next->active = active;
   const config::Snapshot& snapshot = *active->snapshot;
   uint64_t seed = random_.next();
+  for (auto it = clusterConnections_.begin(); it != clusterConnections_.end();) {
+    // Kept while the cluster exists or a connection of it lives: counts span snapshots.
+    const bool unused = !snapshot.clusters.contains(it->first) && it->second.use_count() == 1;
+    it = unused ? clusterConnections_.erase(it) : std::next(it);
+  }
   for (const auto& [name, cluster] : snapshot.clusters) {
-    next->clusters[name] = std::make_shared<upstream::ClusterRuntime>(
-        cluster, stats_.cluster(name), seed++, active->cluster(name));
+    const resilience::ClusterState* state = active->cluster(name);
+    auto runtime =
+        std::make_shared<upstream::ClusterRuntime>(cluster, stats_.cluster(name), seed++, state);
+    auto& connections = clusterConnections_[name];
+    if (!connections || (state != nullptr && connections->shared() != state->shared)) {
+      // New, or the cluster was removed and added again: its counts start afresh.
+      connections = std::make_shared<upstream::ClusterConnections>(
+          loop_, state != nullptr ? state->shared : nullptr, stats_.cluster(name));
+    }
+    runtime->connections = connections;
+    next->clusters[name] = std::move(runtime);
   }
   auto clusterByName = [&](const std::string& name) -> upstream::ClusterRuntime* {
     auto it = next->clusters.find(name);

@@ -109,6 +109,8 @@ class Worker {
   BufferPool buffers_;
   upstream::ConnectionPools pools_;
   std::unique_ptr<Http2UpstreamPool> http2Pool_;
+  // By cluster name: connection counts and waiting requests outlive snapshots.
+  std::map<std::string, std::shared_ptr<upstream::ClusterConnections>> clusterConnections_;
   upstream::Prng random_;
   std::shared_ptr<const WorkerConfig> config_;
   std::map<std::string, std::unique_ptr<ListenSocket>> listenSockets_;  // by "addr:port"

@@ -14,7 +14,9 @@ ClusterRuntime::ClusterRuntime(const config::Cluster& cfg, ClusterStats& cluster
     // weight 0 rather than a crash.
     auto address = SocketAddress::parse(endpoint.host, endpoint.port);
     addresses.push_back(address.value_or(SocketAddress{}));
-    endpointKeys.push_back(address ? address->toString() : std::string());
+    // Per cluster: a pooled connection is counted in its own cluster's maxConnections (and, with
+    // TLS, carries that cluster's settings), so clusters sharing an address do not share it.
+    endpointKeys.push_back(address ? cfg.name + '|' + address->toString() : std::string());
     endpoints.push_back(EndpointState{address ? endpoint.weight : 0, 0, true});
   }
   balancer = makeLoadBalancer(cfg, endpoints, seed);
@@ -33,6 +35,28 @@ int ClusterRuntime::pick(const LbContext& context, int64_t nowMs) {
     refreshHealth(nowMs);
   }
   return balancer->pick(context);
+}
+
+ClusterRuntime::NewConnection ClusterRuntime::connect(int endpoint, bool& overflow, bool exempt) {
+  NewConnection result;
+  overflow = false;
+  if (connections) {
+    auto slot = connections->claim(config.circuitBreaker.maxConnections, exempt);
+    if (!slot) {
+      overflow = true;
+      stats.overflow.inc();
+      return result;
+    }
+    result.slot = std::move(*slot);
+  }
+  result.fd = connectTo(addresses[endpoint]);
+  if (result.fd < 0) {
+    stats.connectFailures.inc();
+    result.slot.reset();
+    return result;
+  }
+  stats.connectionsOpened.inc();
+  return result;
 }
 
 void ClusterRuntime::refreshHealth(int64_t nowMs) {

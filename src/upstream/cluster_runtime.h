@@ -8,33 +8,13 @@
 #include <vector>
 
 #include "common/socket.h"
-#include "common/stats.h"
 #include "config/model.h"
 #include "resilience/shared_state.h"
+#include "upstream/cluster_connections.h"
+#include "upstream/cluster_stats.h"
 #include "upstream/lb/load_balancer.h"
 
 namespace trellis::upstream {
-
-/// Cluster-level counters, shared across snapshots (keyed by cluster name in the worker).
-struct ClusterStats {
-  Counter connectionsOpened;
-  Counter connectionsReused;
-  Counter connectFailures;
-  Counter connectTimeouts;
-  Counter resets;        // upstream closed or reset before the response completed
-  Counter badResponses;  // unparseable response
-  Counter noHealthyEndpoint;
-  Counter retries;               // attempts after the first
-  Counter retryBudgetExhausted;  // retriable failures not retried: the budget was spent
-  Counter retryOverflow;         // ... or maxRetries retries were already in flight
-  Counter perTryTimeouts;
-  Counter requestTimeouts;
-  Counter overflow;     // requests refused by a circuit breaker limit
-  Counter rateLimited;  // requests refused by the cluster's rate limit
-  Counter ejections;    // outlier detection ejected an endpoint
-  Gauge activeRequests;
-  Gauge activeConnections;
-};
 
 struct ClusterRuntime {
   /// `state` is the cluster's proxy-wide resilience state (null: none, e.g. in unit tests).
@@ -45,13 +25,24 @@ struct ClusterRuntime {
   /// ejections and health checks done by any worker.
   int pick(const LbContext& context, int64_t nowMs);
 
+  /// A socket connecting to `endpoint`, with its slot in maxConnections (`exempt`: even over
+  /// it). fd < 0 when the limit (`overflow` set, counted) or connect() (counted) refused it.
+  struct NewConnection {
+    int fd = -1;
+    ConnectionSlot slot;
+  };
+  NewConnection connect(int endpoint, bool& overflow, bool exempt = false);
+
   const config::Cluster& config;
   ClusterStats& stats;
   const resilience::ClusterState* state;
   std::vector<SocketAddress> addresses;   // parallel to config.endpoints
-  std::vector<std::string> endpointKeys;  // "ip:port", the connection-pool key
+  std::vector<std::string> endpointKeys;  // "cluster|ip:port", the connection-pool key
   std::vector<EndpointState> endpoints;   // parallel to config.endpoints
   std::unique_ptr<LoadBalancer> balancer;
+  /// This worker's connections to the cluster and the requests waiting for one (null: no
+  /// limit, e.g. in unit tests).
+  std::shared_ptr<ClusterConnections> connections;
 
  private:
   void refreshHealth(int64_t nowMs);

@@ -1,6 +1,7 @@
 #include "upstream/connection_pool.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace trellis::upstream {
 
@@ -17,6 +18,7 @@ struct ConnectionPools::Idle final : ConnectionOwner {
   std::string key;
   std::unique_ptr<Connection> connection;
   Timer timer;
+  uint64_t parkedAtMs = 0;
 };
 
 ConnectionPools::ConnectionPools(EventLoop& loop) : loop_(loop) {}
@@ -57,9 +59,43 @@ void ConnectionPools::put(const std::string& endpointKey, std::unique_ptr<Connec
   idle->key = endpointKey;  // reuses the record's string capacity
   idle->connection = std::move(connection);
   idle->connection->setOwner(idle.get());
+  idle->parkedAtMs = loop_.nowMs();
   idle->timer.arm(loop_.timers(), idleTimeoutMs);
+  Connection& parked = *idle->connection;
   list.push_back(std::move(idle));
   ++idleTotal_;
+  parked.announceIdle();
+}
+
+bool ConnectionPools::hasIdle(const std::string& endpointKey) const {
+  auto it = pools_.find(endpointKey);
+  return it != pools_.end() && !it->second.empty();
+}
+
+bool ConnectionPools::closeOldestIdle(std::span<const std::string> endpointKeys) {
+  IdleList* oldestList = nullptr;
+  uint64_t oldestParkedAt = UINT64_MAX;
+  for (const std::string& key : endpointKeys) {
+    auto it = pools_.find(key);
+    if (it == pools_.end() || it->second.empty()) continue;
+    const uint64_t parkedAt = it->second.front()->parkedAtMs;  // lists are oldest first
+    if (parkedAt < oldestParkedAt) {
+      oldestParkedAt = parkedAt;
+      oldestList = &it->second;
+    }
+  }
+  if (oldestList == nullptr) return false;
+  std::unique_ptr<Idle> idle = std::move(oldestList->front());
+  oldestList->erase(oldestList->begin());
+  --idleTotal_;
+  idle->timer.cancel();
+  idle->connection->setOwner(nullptr);
+  // The slot is free at once for the caller's new connection; the connection itself goes at
+  // the end of the batch, which may still hold an event for it.
+  idle->connection->releaseSlot();
+  loop_.deferDestroy(std::move(idle->connection));
+  spare_.push_back(std::move(idle));
+  return true;
 }
 
 void ConnectionPools::drop(const std::string& endpointKey, Idle* idle) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +28,10 @@ class ConnectionPools {
   void put(const std::string& endpointKey, std::unique_ptr<Connection> connection, uint32_t maxIdle,
            uint64_t idleTimeoutMs);
   size_t idleCount() const { return idleTotal_; }
+  bool hasIdle(const std::string& endpointKey) const;
+  /// Closes the longest-idle connection to any of `endpointKeys` (a cluster at its
+  /// maxConnections makes room for a connection to another of its endpoints). False if none.
+  bool closeOldestIdle(std::span<const std::string> endpointKeys);
   /// Closes every idle connection (shutdown).
   void clear();
 

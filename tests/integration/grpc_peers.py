@@ -20,7 +20,8 @@ the same methods (so route matching by service can be observed):
   Sleep         {"ms": M} -> sleeps M ms (ending early and counting a cancellation if the call
                 is cancelled), then answers b"slept"
   Abort         {"code": "NOT_FOUND", "message": "...", "trailers": {...}} -> that status
-  Inspect       JSON {"name", "method", "metadata": [[k, v], ...], "peer"}
+  Inspect       JSON {"name", "method", "metadata": [[k, v], ...], "peer", "time_remaining"}
+                (seconds left of the call's deadline, from grpc-timeout; null without one)
   Stats         JSON {"name", "calls": {method: n}, "cancelled": {method: n}, "peers": [...],
                 "active": n, "max_active": n}; `peers` are the distinct client addresses seen, i.e.
                 the connections the proxy opened to this server
@@ -172,7 +173,8 @@ def _make_handlers(state):
         def run(request, context):
             return json.dumps({"name": state.name, "method": full_method,
                                "metadata": _metadata_pairs(context),
-                               "peer": context.peer()}).encode()
+                               "peer": context.peer(),
+                               "time_remaining": context.time_remaining()}).encode()
         return run
 
     def handlers_for(service):

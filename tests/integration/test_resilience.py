@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from grpc_peers import GrpcClient, grpc
+from grpc_peers import GrpcClient, grpc, start_grpc_server
 from harness import free_port, http_get, http_request
 from proxy_harness import ProxyTestCase, listener, route, service, simple_rule
 
@@ -37,6 +37,15 @@ metadata:
 spec:
   targetRefs: [{{group: "", kind: Service, name: {service_name}}}]
 {spec}---
+"""
+
+
+# A RoutePolicy spec: one retry of calls that end UNAVAILABLE.
+RETRY_UNAVAILABLE = """  retry:
+    attempts: 1
+    retryOn: []
+    retriableGrpcStatuses: [UNAVAILABLE]
+    backoff: {baseInterval: 1ms}
 """
 
 
@@ -111,16 +120,26 @@ def percentile(values, p):
 
 
 class ResilienceTestCase(ProxyTestCase):
-    def start_mesh(self, echoes, policies="", rule=None, concurrency=1, http=None):
+    def start_mesh(self, echoes, policies="", rule=None, concurrency=1, http=None,
+                   app_protocol=None):
         """One listener → Service `api` over `echoes`; `rule` replaces the default rule (the
         route is named `api`, its rule `main`)."""
         port = free_port()
         rule = rule or ("  - name: main\n    " + simple_rule("api")[4:])
         config = (listener("web", port, http=http) +
-                  service("api", [e.port for e in echoes]) +
+                  service("api", [e.port for e in echoes], app_protocol=app_protocol) +
                   route("api", "web", rule) + policies)
         proxy = self.start_proxy(config, concurrency=concurrency)
         return proxy, port
+
+    def start_grpc_mesh(self, ports, policies=""):
+        """One listener → a GRPCRoute `api` → Service `api` (appProtocol grpc) on `ports`."""
+        port = free_port()
+        rule = "  - name: main\n    backendRefs: [{name: api, port: 80}]\n"
+        config = (listener("web", port) + service("api", ports, app_protocol="grpc") +
+                  route("api", "web", rule).replace("kind: HTTPRoute", "kind: GRPCRoute") +
+                  policies)
+        return self.start_proxy(config), port
 
     def start_echoes(self, count, knobs=None):
         """`knobs`: {index: "--knobs value"} for instances that misbehave."""
@@ -264,24 +283,33 @@ class RetryTest(ResilienceTestCase):
     def test_grpc_unavailable_is_retried(self):
         echo_a = self.start_echo("api", "0", extra_args=("--knobs", "grpc-status=14"))
         echo_b = self.start_echo("api", "1")
-        port = free_port()
-        rule = """  - name: main
-    backendRefs: [{name: api, port: 80}]
-"""
-        config = (listener("web", port) +
-                  service("api", [echo_a.port, echo_b.port], app_protocol="grpc") +
-                  route("api", "web", rule).replace("kind: HTTPRoute", "kind: GRPCRoute") +
-                  route_policy("retry", "api", """  retry:
-    attempts: 1
-    retryOn: []
-    retriableGrpcStatuses: [UNAVAILABLE]
-    backoff: {baseInterval: 1ms}
-""", kind="GRPCRoute"))
-        proxy = self.start_proxy(config)
+        proxy, port = self.start_grpc_mesh(
+            [echo_a.port, echo_b.port],
+            route_policy("retry", "api", RETRY_UNAVAILABLE, kind="GRPCRoute"))
         with GrpcClient(f"127.0.0.1:{port}") as client:
             for i in range(10):
                 self.assertEqual(client.unary(b"ping%d" % i), b"ping%d" % i)
         self.assertGreaterEqual(proxy.metric("trellis_upstream_retries_total"), 4)
+
+    def test_a_retried_grpc_call_is_told_the_time_left(self):
+        # The first instance answers UNAVAILABLE after 400 ms; the retry reaches a grpcio server
+        # whose deadline must be the route's 3 s minus the time already spent.
+        failing = self.start_echo("api", "0", extra_args=("--knobs", "grpc-status=14&delay=400ms"))
+        server = start_grpc_server("b", test=self)
+        proxy, port = self.start_grpc_mesh(
+            [failing.port, server.port],
+            route_policy("retry", "api", "  timeouts: {request: 3s}\n" + RETRY_UNAVAILABLE,
+                         kind="GRPCRoute"))
+        left = []
+        with GrpcClient(f"127.0.0.1:{port}") as client:
+            for _ in range(4):
+                left.append(json.loads(client.unary(b"", method="Inspect"))["time_remaining"])
+        # Round robin sends every first attempt to the failing instance: each call reached the
+        # server as a retry, told 3 s less the failed 400 ms attempt (not the whole 3 s).
+        self.assertGreaterEqual(proxy.metric("trellis_upstream_retries_total"), 4)
+        for seconds in left:
+            self.assertLess(seconds, 2.7)
+            self.assertGreater(seconds, 2.0)
 
 
 class TimeoutTest(ResilienceTestCase):
@@ -340,6 +368,18 @@ class TimeoutTest(ResilienceTestCase):
 
 
 class CircuitBreakerTest(ResilienceTestCase):
+    def assert_refused_at_once(self, port, busy_threads):
+        """The next request gets 503 upstream_overflow in under 200 ms; then `busy_threads`
+        are joined."""
+        start = time.monotonic()
+        overflow = http_get(port, "/")
+        elapsed = time.monotonic() - start
+        for thread in busy_threads:
+            thread.join()
+        self.assertEqual(overflow.status, 503)
+        self.assertEqual(overflow.header("x-trellis-reason"), "upstream_overflow")
+        self.assertLess(elapsed, 0.2)
+
     def test_max_requests_overflow_fails_fast(self):
         echoes = self.start_echoes(1, {0: "delay=1s"})
         proxy, port = self.start_mesh(
@@ -351,17 +391,122 @@ class CircuitBreakerTest(ResilienceTestCase):
         for thread in threads:
             thread.start()
         proxy.wait_metric("trellis_upstream_requests_active", lambda v: v >= 3)
-        start = time.monotonic()
-        overflow = http_get(port, "/")
-        elapsed = time.monotonic() - start
-        for thread in threads:
-            thread.join()
-        self.assertEqual(overflow.status, 503)
-        self.assertEqual(overflow.header("x-trellis-reason"), "upstream_overflow")
-        self.assertLess(elapsed, 0.2)  # not queued behind the three in flight
+        self.assert_refused_at_once(port, threads)  # not queued behind the three in flight
         self.assertEqual(sorted(r.status for r in results), [200, 200, 200])
         self.assertEqual(proxy.metric("trellis_upstream_overflow_total"), 1)
         self.assertEqual(http_get(port, "/").status, 200)  # the breaker closes again
+
+    def test_at_max_pending_the_next_request_fails_fast(self):
+        # Two connections, two waiting: four requests are served (two wait for a connection to
+        # be freed and reuse it), the fifth is refused at once rather than queued.
+        echoes = self.start_echoes(1, {0: "delay=500ms"})
+        proxy, port = self.start_mesh(
+            echoes, backend_policy(
+                "cb", "api", "  circuitBreaker: {maxConnections: 2, maxPendingRequests: 2}\n"))
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(http_get(port, "/")))
+                   for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        self.assertEqual(proxy.wait_metric("trellis_upstream_requests_pending", lambda v: v >= 2),
+                         2)
+        self.assertEqual(proxy.metric("trellis_upstream_connections_active"), 2)
+        self.assert_refused_at_once(port, threads)
+        self.assertEqual(sorted(r.status for r in results), [200] * 4)
+        self.assertEqual(proxy.metric("trellis_upstream_connections_opened_total"), 2)
+        self.assertEqual(proxy.metric("trellis_upstream_overflow_total"), 1)
+        self.assertEqual(proxy.metric("trellis_upstream_requests_pending"), 0)
+
+    def test_max_connections_makes_room_for_another_endpoint(self):
+        # One connection allowed: an idle one to the first instance is closed so that a request
+        # balanced to the second can go, instead of waiting for nothing.
+        echoes = self.start_echoes(2)
+        proxy, port = self.start_mesh(
+            echoes, backend_policy("cb", "api", "  circuitBreaker: {maxConnections: 1}\n"))
+        instances = {http_get(port, "/").header("x-echo-instance") for _ in range(6)}
+        self.assertEqual(instances, {"0", "1"})
+        self.assertEqual(proxy.metric("trellis_upstream_connections_active"), 1)
+        self.assertEqual(proxy.metric("trellis_upstream_overflow_total"), 0)
+
+    def test_a_pending_request_gives_up_at_the_request_timeout(self):
+        # /hold has no timeout and keeps the one connection for 1 s; /wait waits for it and
+        # gives up at its rule's 300 ms request timeout, leaving the queue.
+        echoes = self.start_echoes(1, {0: "delay=1s"})
+        proxy, port = self.start_mesh(
+            echoes, backend_policy("cb", "api", "  circuitBreaker: {maxConnections: 1}\n"),
+            rule="""  - name: wait
+    matches: [{path: {type: PathPrefix, value: /wait}}]
+    backendRefs: [{name: api, port: 80}]
+    timeouts: {request: 300ms}
+  - name: hold
+    backendRefs: [{name: api, port: 80}]
+""")
+        held = []
+        holder = threading.Thread(target=lambda: held.append(http_get(port, "/hold")))
+        holder.start()
+        proxy.wait_metric("trellis_upstream_connections_active", lambda v: v >= 1)
+        start = time.monotonic()
+        waited = http_get(port, "/wait")
+        elapsed = time.monotonic() - start
+        holder.join()
+        self.assertEqual(waited.status, 504)
+        self.assertEqual(waited.header("x-trellis-reason"), "upstream_request_timeout")
+        self.assertLess(elapsed, 0.8)  # not served after the holder's 1 s
+        self.assertEqual(held[0].status, 200)
+        self.assertEqual(proxy.metric("trellis_upstream_requests_pending"), 0)
+        self.assertEqual(proxy.metric("trellis_upstream_connections_opened_total"), 1)
+        self.assertEqual(http_get(port, "/wait").status, 504)  # the parked connection is reused
+        self.assertEqual(proxy.metric("trellis_upstream_connections_reused_total"), 1)
+
+    def test_http2_requests_wait_for_stream_room_on_the_one_connection(self):
+        # The upstream takes one stream per connection and the cluster one connection: calls
+        # wait for the stream in turn instead of opening more connections.
+        server = start_grpc_server("one-stream", test=self, max_concurrent_streams="1")
+        proxy, port = self.start_grpc_mesh(
+            [server.port], backend_policy("cb", "api", "  circuitBreaker: {maxConnections: 1}\n"))
+        sleep = json.dumps({"ms": 300}).encode()
+        with GrpcClient(f"127.0.0.1:{port}") as client:
+            self.assertEqual(client.unary(b"warm", timeout=5), b"warm")  # SETTINGS learned
+            calls = [client.unary_future(sleep, method="Sleep") for _ in range(3)]
+            pending = proxy.wait_metric("trellis_upstream_requests_pending", lambda v: v >= 1)
+            self.assertEqual([call.result() for call in calls], [b"slept"] * 3)
+        self.assertGreaterEqual(pending, 1)
+        self.assertEqual(proxy.metric("trellis_upstream_connections_opened_total"), 1)
+        self.assertEqual(proxy.metric("trellis_upstream_requests_pending"), 0)
+
+    def test_waiting_requests_are_served_in_arrival_order(self):
+        echoes = self.start_echoes(1, {0: "delay=300ms"})
+        proxy, port = self.start_mesh(
+            echoes, backend_policy("cb", "api", "  circuitBreaker: {maxConnections: 1}\n"))
+        done = []
+        threads = []
+        for i in range(3):
+            thread = threading.Thread(target=lambda i=i: done.append((i, http_get(port, "/"))))
+            thread.start()
+            threads.append(thread)
+            if i == 0:
+                proxy.wait_metric("trellis_upstream_connections_active", lambda v: v >= 1)
+            else:
+                proxy.wait_metric("trellis_upstream_requests_pending", lambda v, n=i: v >= n)
+        for thread in threads:
+            thread.join()
+        self.assertEqual([i for i, _ in done], [0, 1, 2])
+        self.assertEqual([r.status for _, r in done], [200] * 3)
+        self.assertEqual(proxy.metric("trellis_upstream_connections_opened_total"), 1)
+
+    def test_an_http2_endpoint_without_a_connection_may_open_one(self):
+        # Envoy's rule: a multiplexed connection to one endpoint is never idle under load, so
+        # nothing would make room for another endpoint; each endpoint may have one over the limit.
+        echoes = self.start_echoes(2)
+        proxy, port = self.start_mesh(
+            echoes, backend_policy("cb", "api", "  circuitBreaker: {maxConnections: 1}\n"),
+            app_protocol="h2c")
+        responses = [http_get(port, "/") for _ in range(4)]
+        self.assertEqual([r.status for r in responses], [200] * 4)
+        self.assertEqual({r.header("x-echo-instance") for r in responses}, {"0", "1"})
+        self.assertEqual(proxy.metric("trellis_upstream_connections_active"), 2)
+        self.assertEqual(proxy.metric("trellis_upstream_connections_opened_total"), 2)
+        self.assertEqual(proxy.metric("trellis_upstream_overflow_total"), 0)
 
 
 class HealthCheckTest(ResilienceTestCase):

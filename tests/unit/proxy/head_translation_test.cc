@@ -18,6 +18,21 @@ Fields toPairs(std::span<const http::HeaderField> fields) {
   return out;
 }
 
+TEST(FieldList, SetValueReplacesOneValueAndKeepsTheOthers) {
+  FieldList list;
+  list.add(":path", "/a");
+  list.add("grpc-timeout", "3000m");
+  list.add("x-forwarded-for", "10.0.0.1");
+  list.appendToLast(", 10.0.0.2");
+  EXPECT_TRUE(list.setValue("grpc-timeout", "2599m"));
+  EXPECT_FALSE(list.setValue("absent", "x"));
+  EXPECT_EQ(toPairs(list.fields()), (Fields{{":path", "/a"},
+                                            {"grpc-timeout", "2599m"},
+                                            {"x-forwarded-for", "10.0.0.1, 10.0.0.2"}}));
+  EXPECT_TRUE(list.setValue("grpc-timeout", "1S"));  // again, for a second retry
+  EXPECT_EQ(toPairs(list.fields())[1], (std::pair<std::string, std::string>{"grpc-timeout", "1S"}));
+}
+
 TEST(HeadTranslation, Http1RequestBecomesHttp2FieldsWithPseudoHeadersFirst) {
   std::string text =
       "POST /a?b=c HTTP/1.1\r\nHost: example\r\nConnection: keep-alive, x-secret\r\n"
