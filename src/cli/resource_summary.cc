@@ -80,6 +80,26 @@ std::vector<std::string> workloadCells(const YAML::Node& spec, const std::string
   return {service.empty() ? name : service, upstreams};
 }
 
+/// BackendPolicy and RoutePolicy: what they attach to, and which policies they set.
+std::vector<std::string> policyCells(const YAML::Node& spec) {
+  std::string targets;
+  for (const YAML::Node& target : sequence(spec, "targetRefs")) {
+    std::string item = scalar(target, "kind") + "/" + scalar(target, "name");
+    if (std::string section = scalar(target, "sectionName"); !section.empty()) {
+      item += "#" + section;
+    }
+    appendListItem(targets, item);
+  }
+  std::string policies;
+  if (spec.IsDefined() && spec.IsMap()) {
+    for (const auto& entry : spec) {
+      const std::string key = entry.first.as<std::string>();
+      if (key != "targetRefs") appendListItem(policies, key);
+    }
+  }
+  return {targets, policies};
+}
+
 }  // namespace
 
 std::vector<std::string> summaryHeaders(std::string_view kind) {
@@ -87,6 +107,7 @@ std::vector<std::string> summaryHeaders(std::string_view kind) {
   if (kind == "Service") return {"PORTS", "ENDPOINTS", "LB"};
   if (kind == "Listener") return {"ADDRESS", "PROTOCOL"};
   if (kind == "Workload") return {"SERVICE", "UPSTREAMS"};
+  if (kind == "BackendPolicy" || kind == "RoutePolicy") return {"TARGETS", "POLICIES"};
   return {};
 }
 
@@ -105,6 +126,7 @@ std::vector<std::string> summaryCells(std::string_view kind, std::string_view do
     if (kind == "Service") return serviceCells(spec);
     if (kind == "Listener") return listenerCells(spec);
     if (kind == "Workload") return workloadCells(spec, scalar(root["metadata"], "name"));
+    if (kind == "BackendPolicy" || kind == "RoutePolicy") return policyCells(spec);
   } catch (const YAML::Exception&) {
     return empty;
   }

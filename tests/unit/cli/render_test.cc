@@ -234,6 +234,28 @@ TEST(GetTable, ServiceListenerAndWorkloadColumns) {
             "shop        billing   1         0.0.0.0:8080   HTTP\n");
 }
 
+TEST(GetTable, PolicyColumnsNameTargetsAndPolicies) {
+  json items = json::array();
+  items.push_back({{"kind", "RoutePolicy"},
+                   {"namespace", "shop"},
+                   {"name", "pay"},
+                   {"resourceVersion", 4},
+                   {"document",
+                    "kind: RoutePolicy\nmetadata: {name: pay}\nspec:\n  targetRefs:\n  - {group: "
+                    "gateway.networking.k8s.io, kind: HTTPRoute, name: billing, sectionName: pay}\n"
+                    "  retry: {attempts: 2}\n  timeouts: {request: 2s}\n"}});
+  EXPECT_EQ(renderResourceTable(items, "RoutePolicy"),
+            "NAMESPACE   NAME   VERSION   TARGETS                 POLICIES\n"
+            "shop        pay    4         HTTPRoute/billing#pay   retry,timeouts\n");
+  items[0]["kind"] = "BackendPolicy";
+  items[0]["document"] =
+      "kind: BackendPolicy\nspec: {targetRefs: [{kind: Service, name: a}, {kind: Service, "
+      "name: b}], circuitBreaker: {maxRequests: 3}}\n";
+  EXPECT_EQ(renderResourceTable(items, "BackendPolicy"),
+            "NAMESPACE   NAME   VERSION   TARGETS               POLICIES\n"
+            "shop        pay    4         Service/a,Service/b   circuitBreaker\n");
+}
+
 TEST(HistoryTable, CreatedUpdatedDeletedWithLineCounts) {
   json items = json::parse(R"([
     {"revision": 3, "deleted": false, "document": "a: 1\nb: 2\n"},
