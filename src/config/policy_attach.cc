@@ -167,10 +167,12 @@ PolicyAttacher::PolicyAttacher(const Resources& resources, Diagnostics& diagnost
         if (!rule.name.empty()) names.push_back(rule.name);
       }
       if (std::find(names.begin(), names.end(), *ref.sectionName) == names.end()) {
-        diagnostics.error(
+        // As a missing target: the Gateway API leaves such a policy unattached rather than
+        // refusing it, so a route's rules can be renamed before or after its policies.
+        diagnostics.warning(
             ref.sectionNameAt,
-            fmt::format("{} {} has no rule named {} ({})", ref.kind, route->meta.qualifiedName(),
-                        quote(*ref.sectionName),
+            fmt::format("{} {} has no rule named {} ({}); the policy does not apply to it",
+                        ref.kind, route->meta.qualifiedName(), quote(*ref.sectionName),
                         names.empty() ? "its rules have no names"
                                       : fmt::format("rule names: {}", fmt::join(names, ", "))));
       }

@@ -533,12 +533,18 @@ spec:
   for (const RouteRule& rule : shopRules(result)) EXPECT_EQ(rule.timeouts, RouteTimeouts{});
 }
 
-TEST(RoutePolicyTest, UnknownSectionNameIsAnError) {
-  expectSingleError(policy("RoutePolicy", "rp",
-                           "  targetRefs: [{kind: HTTPRoute, name: shop, sectionName: nope}]",
-                           "  timeouts: {request: 1s}\n"),
-                    at(26, 59, kRp, "spec.targetRefs[0].sectionName",
-                       "HTTPRoute default/shop has no rule named \"nope\" (rule names: api)"));
+TEST(RoutePolicyTest, UnknownSectionNameIsAWarningAndThePolicyDoesNotApply) {
+  LoadResult result = load(policy(
+      "RoutePolicy", "rp", "  targetRefs: [{kind: HTTPRoute, name: shop, sectionName: nope}]",
+      "  timeouts: {request: 1s}\n"));
+  ASSERT_TRUE(result.ok()) << describe(result);
+  EXPECT_EQ(rendered(result.warnings),
+            (std::vector<std::string>{
+                "test.yaml:26:59: RoutePolicy default/rp: spec.targetRefs[0].sectionName: "
+                "HTTPRoute default/shop has no rule named \"nope\" (rule names: api); the policy "
+                "does not apply to it",
+            }));
+  for (const RouteRule& rule : shopRules(result)) EXPECT_EQ(rule.timeouts, RouteTimeouts{});
 }
 
 TEST(RoutePolicyTest, KindBelongsToTrellisApi) {
