@@ -64,6 +64,14 @@ bool OutlierDetector::eject(const config::OutlierDetection& config, ClusterShare
                             int64_t nowMs) {
   int64_t until = endpoint.ejectedUntilMs.load(std::memory_order_acquire);
   if (until > nowMs) return false;
+  // One worker decides at a time, so that two cannot both see room under maxEjectionPercent.
+  // A worker that finds the decision taken skips it: the endpoint's failure counts stay, and
+  // its next failure asks again. Never a wait.
+  if (cluster.ejecting.exchange(true, std::memory_order_acquire)) return false;
+  struct Unlock {
+    std::atomic<bool>& flag;
+    ~Unlock() { flag.store(false, std::memory_order_release); }
+  } unlock{cluster.ejecting};
   size_t ejected = 0;
   for (const EndpointHealth* other : endpoints) {
     if (other != nullptr && other->ejected(nowMs)) ++ejected;

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 namespace trellis::resilience {
@@ -61,6 +63,34 @@ TEST(OutlierDetector, MaxEjectionPercentButAtLeastOne) {
   EXPECT_FALSE(c.endpoints[1]->ejected(1000));
   c.config.maxEjectionPercent = 100;
   EXPECT_TRUE(c.report(1, Outcome::ServerError, 500, 1000));
+}
+
+TEST(OutlierDetector, ConcurrentEjectionsNeverPassMaxEjectionPercent) {
+  // Workers report failures of different endpoints at the same moment; each round must end
+  // with at most the allowed share ejected (8 endpoints, 25 %: 2).
+  for (int round = 0; round < 100; ++round) {
+    Cluster c(8);
+    c.config.maxEjectionPercent = 25;
+    c.config.consecutive5xx = 1;
+    std::atomic<int> ready{0};
+    std::vector<std::thread> workers;
+    for (size_t w = 0; w < 4; ++w) {
+      workers.emplace_back([&c, &ready, w] {
+        ready.fetch_add(1);
+        while (ready.load() < 4) {
+        }
+        for (int repeat = 0; repeat < 10; ++repeat) {
+          c.report(2 * w, Outcome::ServerError, 503, 1000);
+          c.report(2 * w + 1, Outcome::ServerError, 503, 1000);
+        }
+      });
+    }
+    for (auto& worker : workers) worker.join();
+    size_t ejected = 0;
+    for (const EndpointHealth* e : c.endpoints) ejected += e->ejected(1000) ? 1 : 0;
+    ASSERT_EQ(ejected, 2u) << "round " << round;
+    EXPECT_FALSE(c.shared.ejecting.load());
+  }
 }
 
 TEST(OutlierDetector, GatewayErrorsAloneWhenConfigured) {
