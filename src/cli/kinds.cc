@@ -42,6 +42,9 @@ const std::vector<KindInfo>& knownKinds() {
       {"GRPCRoute", "grpcroutes", {"grpcroute", "grpcroutes", "gr"}},
       {"BackendPolicy", "backendpolicies", {"backendpolicy", "backendpolicies", "bp"}},
       {"RoutePolicy", "routepolicies", {"routepolicy", "routepolicies", "rp"}},
+      {"AuthorizationPolicy",
+       "authorizationpolicies",
+       {"authorizationpolicy", "authorizationpolicies", "authz", "ap"}},
   };
   return kinds;
 }

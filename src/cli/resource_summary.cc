@@ -100,6 +100,15 @@ std::vector<std::string> policyCells(const YAML::Node& spec) {
   return {targets, policies};
 }
 
+/// AuthorizationPolicy: its Services (every Service of the namespace without targetRefs), its
+/// action and how many rules it has.
+std::vector<std::string> authorizationCells(const YAML::Node& spec) {
+  std::vector<std::string> cells = policyCells(spec);
+  std::string action = scalar(spec, "action");
+  return {cells[0].empty() ? "(namespace)" : cells[0], action.empty() ? "ALLOW" : action,
+          std::to_string(sequence(spec, "rules").size())};
+}
+
 }  // namespace
 
 std::vector<std::string> summaryHeaders(std::string_view kind) {
@@ -108,6 +117,7 @@ std::vector<std::string> summaryHeaders(std::string_view kind) {
   if (kind == "Listener") return {"ADDRESS", "PROTOCOL"};
   if (kind == "Workload") return {"SERVICE", "UPSTREAMS"};
   if (kind == "BackendPolicy" || kind == "RoutePolicy") return {"TARGETS", "POLICIES"};
+  if (kind == "AuthorizationPolicy") return {"TARGETS", "ACTION", "RULES"};
   return {};
 }
 
@@ -127,6 +137,7 @@ std::vector<std::string> summaryCells(std::string_view kind, std::string_view do
     if (kind == "Listener") return listenerCells(spec);
     if (kind == "Workload") return workloadCells(spec, scalar(root["metadata"], "name"));
     if (kind == "BackendPolicy" || kind == "RoutePolicy") return policyCells(spec);
+    if (kind == "AuthorizationPolicy") return authorizationCells(spec);
   } catch (const YAML::Exception&) {
     return empty;
   }

@@ -351,6 +351,7 @@ std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& di
   for (const ServiceDef& service : resources.services)
     services.insert(service.meta.qualifiedName());
   checkWorkloads(resources.workloads, services, diagnostics);
+  attachAuthorizationPolicies(resources, diagnostics, *snapshot);
   std::vector<Attachments> attached;
   for (const RouteDef& route : resources.routes) {
     attached.push_back(attachments(route, resources.listeners, services, diagnostics));

@@ -23,7 +23,16 @@ namespace {
 constexpr std::string_view kGatewayApi = "gateway.networking.k8s.io/v1";
 constexpr std::string_view kTrellisApi = "trellis.dev/v1alpha1";
 
-enum class Kind { HttpRoute, GrpcRoute, Listener, Service, Workload, BackendPolicy, RoutePolicy };
+enum class Kind {
+  HttpRoute,
+  GrpcRoute,
+  Listener,
+  Service,
+  Workload,
+  BackendPolicy,
+  RoutePolicy,
+  AuthorizationPolicy
+};
 
 struct KindInfo {
   std::string_view apiVersion;
@@ -39,6 +48,7 @@ constexpr KindInfo kKinds[] = {
     {kTrellisApi, "Workload", Kind::Workload},
     {kTrellisApi, "BackendPolicy", Kind::BackendPolicy},
     {kTrellisApi, "RoutePolicy", Kind::RoutePolicy},
+    {kTrellisApi, "AuthorizationPolicy", Kind::AuthorizationPolicy},
 };
 
 // Resolves apiVersion + kind, reporting unknown or mismatched ones.
@@ -217,6 +227,9 @@ class DocumentLoader {
         break;
       case Kind::RoutePolicy:
         parseRoutePolicy(scope, std::move(resourceMeta), spec, target);
+        break;
+      case Kind::AuthorizationPolicy:
+        parseAuthorizationPolicy(scope, std::move(resourceMeta), spec, target);
         break;
     }
   }

@@ -334,12 +334,79 @@ struct Listener {
   }
 };
 
+// ---------------------------------------------------------------------------------------------
+// Authorization (trellis.dev AuthorizationPolicy: Istio's semantics, evaluated by src/authz)
+
+/// The values one field of a policy accepts, split by Istio's match forms so that matching
+/// needs no parsing or allocation: "value" (exact), "prefix*", "*suffix" and "*" (any non-empty
+/// value). Empty (no form at all) means the field is not constrained.
+struct AuthzValues {
+  std::vector<std::string> exact;
+  std::vector<std::string> prefixes;  // without the '*'
+  std::vector<std::string> suffixes;  // without the '*'
+  bool present = false;               // "*"
+  bool empty() const { return exact.empty() && prefixes.empty() && suffixes.empty() && !present; }
+};
+
+/// A `from[].source`: its fields are ANDed, the values of one field ORed.
+struct AuthzSource {
+  AuthzValues principals;  // full SPIFFE IDs: "spiffe://<trust domain>/ns/<ns>/sa/<sa>"
+  AuthzValues notPrincipals;
+  AuthzValues namespaces;  // from the principal's /ns/<ns>/sa/<sa> path
+  AuthzValues notNamespaces;
+};
+
+/// A `to[].operation`. Methods and paths are HTTP only.
+struct AuthzOperation {
+  AuthzValues methods;
+  AuthzValues notMethods;
+  AuthzValues paths;  // matched without the query string
+  AuthzValues notPaths;
+  std::vector<uint16_t> ports;  // the destination (inbound listener) port
+  std::vector<uint16_t> notPorts;
+};
+
+/// A `when[]` condition: the value of `key` must match `values` (when set) and not `notValues`.
+struct AuthzCondition {
+  enum class Key : uint8_t { RequestHeader, SourcePrincipal, SourceNamespace, DestinationPort };
+  Key key = Key::RequestHeader;
+  std::string header;  // RequestHeader: lower case
+  AuthzValues values;  // DestinationPort uses ports / notPorts instead
+  AuthzValues notValues;
+  std::vector<uint16_t> ports;
+  std::vector<uint16_t> notPorts;
+};
+
+/// One rule: at least one source, at least one operation and every condition must match; an
+/// absent (empty) list matches anything.
+struct AuthzRule {
+  std::vector<AuthzSource> from;
+  std::vector<AuthzOperation> to;
+  std::vector<AuthzCondition> when;
+  bool usesHttp = false;  // methods, paths or request.headers anywhere: see the TCP rules
+};
+
+enum class AuthzAction : uint8_t { Allow, Deny, Audit };
+
+/// One AuthorizationPolicy as it applies to one Service.
+struct AuthorizationPolicy {
+  std::string name;           // metadata.name
+  std::string ns;             // metadata.namespace
+  std::string qualifiedName;  // "<namespace>/<name>": what decisions report
+  AuthzAction action = AuthzAction::Allow;
+  std::vector<AuthzRule> rules;  // none: matches nothing (an ALLOW policy then denies all)
+};
+
 /// A complete, immutable proxy configuration.
 struct Snapshot {
   uint64_t version = 0;
   std::string source;  // file path or xDS version, for logs and dumps
   std::vector<Listener> listeners;
   std::map<std::string, Cluster> clusters;  // by Cluster::name
+  /// The AuthorizationPolicies of each Service, by "<namespace>/<service>" (the Service, not
+  /// the cluster: a policy covers every port), in configuration order. A Service without an
+  /// entry has no policy: everything is allowed.
+  std::map<std::string, std::vector<AuthorizationPolicy>> authorization;
 };
 
 }  // namespace trellis::config

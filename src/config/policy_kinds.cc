@@ -53,6 +53,21 @@ void readDuration(Scope& scope, const Object& object, std::string_view key, Dura
 // ---------------------------------------------------------------------------------------------
 // targetRefs (GEP-713 LocalPolicyTargetReference[WithSectionName])
 
+}  // namespace
+
+std::optional<std::string> parseServiceGroup(Scope& scope, const Value& group) {
+  // Our Service kind lives in trellis.dev; "" is the Kubernetes core group of a Service.
+  auto text = scope.string(group, 253);
+  if (text && *text != "" && *text != "trellis.dev") {
+    scope.error(group,
+                fmt::format("unknown value {} (expected \"\" or trellis.dev)", quote(*text)));
+    text.reset();
+  }
+  return text;
+}
+
+namespace {
+
 std::vector<PolicyTargetRef> parseTargetRefs(Scope& scope, const Object& spec, bool routes) {
   std::vector<PolicyTargetRef> refs;
   Value value = scope.require(spec, "targetRefs");
@@ -75,13 +90,7 @@ std::vector<PolicyTargetRef> parseTargetRefs(Scope& scope, const Object& spec, b
         valid = text.has_value() && valid;
       }
     } else if (group.present) {
-      // Our Service kind lives in trellis.dev; "" is the Kubernetes core group of a Service.
-      auto text = scope.string(group, 253);
-      if (text && *text != "" && *text != "trellis.dev") {
-        scope.error(group,
-                    fmt::format("unknown value {} (expected \"\" or trellis.dev)", quote(*text)));
-        text.reset();
-      }
+      auto text = parseServiceGroup(scope, group);
       valid = text.has_value() && valid;
       if (text) ref.group = *text;
     }

@@ -23,6 +23,10 @@ std::optional<LocalRateLimit> parseRateLimit(Scope& scope, const Value& value, R
 /// OK (0) is rejected, as it is never a failure.
 std::optional<uint8_t> parseGrpcStatus(Scope& scope, const Value& value);
 
+/// A targetRef's `group` when it names a Service: "" (the Kubernetes core group) or trellis.dev
+/// (our own Service kind); an error otherwise.
+std::optional<std::string> parseServiceGroup(Scope& scope, const Value& group);
+
 /// A list of HTTP status codes from `min` to 599, without duplicates, at most `maxItems`.
 std::vector<uint16_t> parseStatusCodes(Scope& scope, const Value& value, int64_t min,
                                        size_t maxItems);

@@ -158,6 +158,15 @@ struct RoutePolicyDef {
   PolicyField<LocalRateLimit> rateLimit;
 };
 
+/// trellis.dev AuthorizationPolicy: Istio's AuthorizationPolicy, attached to Services by
+/// targetRefs or, without them, to every Service of its namespace.
+struct AuthorizationPolicyDef {
+  ResourceMeta meta;
+  std::vector<PolicyTargetRef> targetRefs;  // kind Service; empty when namespaceWide
+  bool namespaceWide = true;
+  AuthorizationPolicy policy;  // complete: what each target Service gets a copy of
+};
+
 struct Resources {
   std::vector<ServiceDef> services;
   std::vector<ListenerDef> listeners;
@@ -165,6 +174,7 @@ struct Resources {
   std::vector<WorkloadDef> workloads;
   std::vector<BackendPolicyDef> backendPolicies;
   std::vector<RoutePolicyDef> routePolicies;
+  std::vector<AuthorizationPolicyDef> authorizationPolicies;
 };
 
 /// The names a Service answers to inside the mesh: "name", "name.ns", "name.ns.svc" and
@@ -190,6 +200,12 @@ void parseGrpcRoute(Scope& scope, ResourceMeta meta, const Value& spec, Resource
 void parseWorkload(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseBackendPolicy(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseRoutePolicy(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+void parseAuthorizationPolicy(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+
+/// Gives each Service the AuthorizationPolicies that target it (`Snapshot::authorization`);
+/// a missing target is a warning. Defined in authz_kind.cc.
+void attachAuthorizationPolicies(const Resources& resources, Diagnostics& diagnostics,
+                                 Snapshot& snapshot);
 
 /// Gateway API retry backoff: Envoy's default maximum (10 × base), capped at 10s but never
 /// below the base.

@@ -193,6 +193,7 @@ Resources meshResources(const MeshState& mesh) {
   // are not reported per proxy.
   resources.backendPolicies = mesh.resources.backendPolicies;
   resources.routePolicies = mesh.resources.routePolicies;
+  resources.authorizationPolicies = mesh.resources.authorizationPolicies;
   for (const RouteDef& route : mesh.resources.routes) {
     bool meshRoute = std::any_of(route.parentRefs.begin(), route.parentRefs.end(),
                                  [](const ParentRef& ref) { return ref.kind == "Service"; });

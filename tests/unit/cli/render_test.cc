@@ -254,6 +254,13 @@ TEST(GetTable, PolicyColumnsNameTargetsAndPolicies) {
   EXPECT_EQ(renderResourceTable(items, "BackendPolicy"),
             "NAMESPACE   NAME   VERSION   TARGETS               POLICIES\n"
             "shop        pay    4         Service/a,Service/b   circuitBreaker\n");
+  items[0]["kind"] = "AuthorizationPolicy";
+  items[0]["document"] =
+      "kind: AuthorizationPolicy\nspec: {action: DENY, rules: [{to: [{operation: {paths: "
+      "[/admin]}}]}]}\n";
+  EXPECT_EQ(renderResourceTable(items, "AuthorizationPolicy"),
+            "NAMESPACE   NAME   VERSION   TARGETS       ACTION   RULES\n"
+            "shop        pay    4         (namespace)   DENY     1\n");
 }
 
 TEST(HistoryTable, CreatedUpdatedDeletedWithLineCounts) {

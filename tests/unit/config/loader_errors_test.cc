@@ -145,7 +145,8 @@ TEST(LoaderErrorsTest, UnknownApiVersionAndKind) {
   expectSingleError("apiVersion: trellis.dev/v1alpha1\nkind: Listner\n",
                     at(2, 7, "Listner in document 1", "kind",
                        "unknown kind \"Listner\" for apiVersion trellis.dev/v1alpha1 (expected "
-                       "Listener or Service or Workload or BackendPolicy or RoutePolicy)"));
+                       "Listener or Service or Workload or BackendPolicy or RoutePolicy or "
+                       "AuthorizationPolicy)"));
   expectSingleError("apiVersion: trellis.dev/v1alpha1\nkind: HTTPRoute\n",
                     at(2, 7, "HTTPRoute in document 1", "kind",
                        "kind HTTPRoute belongs to apiVersion gateway.networking.k8s.io/v1, not "
