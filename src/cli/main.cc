@@ -10,6 +10,7 @@
 #include "cli/get_delete.h"
 #include "cli/history_rollback.h"
 #include "cli/status_proxy_config.h"
+#include "cli/token_cmd.h"
 #include "cli/validate_cmd.h"
 
 namespace {
@@ -62,7 +63,8 @@ int main(int argc, char** argv) {
   getCmd
       ->add_option("KIND", get.kind,
                    "httproutes (hr), grpcroutes (gr), services (svc), workloads (wl), "
-                   "listeners (lis), backendpolicies (bp), routepolicies (rp) or all; "
+                   "listeners (lis), backendpolicies (bp), routepolicies (rp), "
+                   "authorizationpolicies (ap) or all; "
                    "KIND/NAME also works")
       ->required();
   getCmd->add_option("NAME", get.name, "resource name (all of them if left out)");
@@ -125,6 +127,18 @@ int main(int argc, char** argv) {
   canaryCmd->add_option("-n,--namespace", canary.ns, "namespace of both Services");
   canaryCmd->add_flag("--dry-run", canary.dryRun, "validate and report, change nothing");
 
+  TokenCreateOptions tokenCreate;
+  auto* tokenCmd = app.add_subcommand("token", "Join tokens: how a proxy gets its first identity");
+  tokenCmd->require_subcommand(1);
+  auto* tokenCreateCmd = tokenCmd->add_subcommand(
+      "create", "A join token for one namespace and service account (prints the token)");
+  tokenCreateCmd->add_option("-n,--namespace", tokenCreate.ns, "namespace (default \"default\")");
+  tokenCreateCmd
+      ->add_option("--service-account", tokenCreate.serviceAccount,
+                   "service account: the identity is spiffe://<td>/ns/NS/sa/SA")
+      ->required();
+  tokenCreateCmd->add_option("--ttl", tokenCreate.ttl, "how long it is valid (default 1h)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -144,6 +158,7 @@ int main(int argc, char** argv) {
     if (*getCmd) return runGet(api, io, get);
     if (*deleteCmd) return runDelete(api, io, del);
     if (*statusCmd) return runStatus(api, io);
+    if (*tokenCreateCmd) return runTokenCreate(api, io, tokenCreate);
     if (*proxyConfigCmd) return runProxyConfig(api, io, proxyConfig);
     if (*historyCmd) {
       if (revisionOpt->count() > 0) history.revision = historyRevision;

@@ -22,6 +22,9 @@ CREATE TABLE IF NOT EXISTS history (
   deleted INTEGER NOT NULL, document TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS history_by_key ON history (kind, namespace, name, revision);
 CREATE TABLE IF NOT EXISTS instances (proxy_id TEXT PRIMARY KEY, registration TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS join_tokens (
+  id TEXT PRIMARY KEY, secret_sha256 TEXT NOT NULL, namespace TEXT NOT NULL,
+  service_account TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);
 )sql";
 
 /// A prepared statement, finalized on scope exit.
@@ -260,6 +263,32 @@ std::vector<std::pair<std::string, std::string>> Store::instances() {
   std::vector<std::pair<std::string, std::string>> out;
   while (s.step() == SQLITE_ROW) out.emplace_back(s.text(0), s.text(1));
   return out;
+}
+
+bool Store::putJoinToken(const JoinTokenRecord& token) {
+  Statement s(db_, "INSERT INTO join_tokens VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  s.bind(1, token.id)
+      .bind(2, token.secretSha256)
+      .bind(3, token.ns)
+      .bind(4, token.serviceAccount)
+      .bind(5, token.createdAt)
+      .bind(6, token.expiresAt);
+  return s.step() == SQLITE_DONE;
+}
+
+std::optional<JoinTokenRecord> Store::joinToken(const std::string& id) {
+  Statement s(db_,
+              "SELECT id, secret_sha256, namespace, service_account, created_at, expires_at "
+              "FROM join_tokens WHERE id = ?1");
+  s.bind(1, id);
+  if (s.step() != SQLITE_ROW) return std::nullopt;
+  return JoinTokenRecord{s.text(0), s.text(1), s.text(2), s.text(3), s.integer(4), s.integer(5)};
+}
+
+int Store::removeJoinTokensExpiredBefore(int64_t unixSeconds) {
+  Statement s(db_, "DELETE FROM join_tokens WHERE expires_at < ?1");
+  s.bind(1, unixSeconds);
+  return s.step() == SQLITE_DONE ? sqlite3_changes(db_) : 0;
 }
 
 }  // namespace trellis::controlplane

@@ -39,6 +39,16 @@ struct HistoryEntry {
   std::string document;  // content as of this revision
 };
 
+/// A join token as stored: the secret itself is never kept, only its SHA-256.
+struct JoinTokenRecord {
+  std::string id;
+  std::string secretSha256;  // hex
+  std::string ns;
+  std::string serviceAccount;
+  int64_t createdAt = 0;  // Unix seconds
+  int64_t expiresAt = 0;
+};
+
 struct Change {
   enum class Op : uint8_t { Put, Delete };
   Op op = Op::Put;
@@ -82,6 +92,12 @@ class Store {
   bool putInstance(const std::string& proxyId, const std::string& registration);
   bool removeInstance(const std::string& proxyId);
   std::vector<std::pair<std::string, std::string>> instances();
+
+  /// Join tokens (identity/join_tokens.h), outside the resources' revisions and history.
+  bool putJoinToken(const JoinTokenRecord& token);
+  std::optional<JoinTokenRecord> joinToken(const std::string& id);
+  /// Forgets tokens that expired before `unixSeconds` (they can only be refused); the count.
+  int removeJoinTokensExpiredBefore(int64_t unixSeconds);
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

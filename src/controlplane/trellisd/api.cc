@@ -4,10 +4,13 @@
 #include <google/protobuf/util/json_util.h>
 #include <openssl/crypto.h>
 
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
+#include "common/logging.h"
+#include "config/syntax.h"
 #include "controlplane/resources/documents.h"
 
 namespace trellis::controlplane {
@@ -61,6 +64,13 @@ std::optional<int64_t> number(const std::optional<std::string>& text) {
     value = value * 10 + (c - '0');
   }
   return value;
+}
+
+/// body[name] when it is a string, else "".
+std::string stringField(const json& body, const char* name) {
+  return body.is_object() && body.contains(name) && body[name].is_string()
+             ? body[name].get<std::string>()
+             : std::string();
 }
 
 json item(const StoredResource& resource) {
@@ -146,6 +156,7 @@ http::ControlResponse Api::handle(const http::ControlRequest& request) {
   if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") {
     return error(404, fmt::format("no such endpoint: {} {}", request.method, request.path));
   }
+  if (isCertificateRequest(request)) return issueCertificate(request);
   if (!read && !authorized(request)) {
     return error(401,
                  "this request changes the mesh: send Authorization: Bearer <token> (trellisd "
@@ -163,6 +174,10 @@ http::ControlResponse Api::handle(const http::ControlRequest& request) {
       if (to && !revision) return error(400, "to: expected a revision number");
       return reportResponse(controlPlane_.rollback(key, revision));
     }
+  }
+  if (what == "identity" && parts.size() == 4) {
+    if (parts[3] == "bundle" && read) return trustBundle();
+    if (parts[3] == "tokens" && request.method == "POST") return createJoinToken(request);
   }
   if (what == "proxies" && read) {
     if (parts.size() == 3) return proxies();
@@ -276,6 +291,62 @@ http::ControlResponse Api::proxyConfig(const std::string& id) {
                             {"endpoints", toJson(resources.endpoints)}});
 }
 
+http::ControlResponse Api::createJoinToken(const http::ControlRequest& request) {
+  json body = json::parse(request.body, nullptr, false);
+  auto field = [&body](const char* name) { return stringField(body, name); };
+  const std::string ns = field("namespace");
+  const std::string serviceAccount = field("serviceAccount");
+  std::string ttlText = field("ttl");
+  if (ttlText.empty()) ttlText = "1h";
+  std::string problem;
+  if (!pki::SpiffeId::forWorkload(certificates_.trustDomain(), ns, serviceAccount, &problem)) {
+    return error(400,
+                 "expected {\"namespace\", \"serviceAccount\", \"ttl\"} naming a "
+                 "workload: " +
+                     problem);
+  }
+  auto ttl = config::syntax::parseDuration(ttlText);
+  if (!ttl || ttl->count() < 1000 || *ttl > std::chrono::hours(24 * 30)) {
+    return error(400, "ttl: expected a duration from 1s to 720h, e.g. \"1h\"");
+  }
+  const int64_t now = std::time(nullptr);
+  auto issued = joinTokens_.create(
+      ns, serviceAccount, std::chrono::duration_cast<std::chrono::seconds>(*ttl), now, problem);
+  if (!issued) return error(500, problem);
+  log::info("join token {} created for {}/{} (expires {})", issued->record.id, ns, serviceAccount,
+            issued->record.expiresAt);
+  return jsonResponse(200, {{"token", issued->token},
+                            {"id", issued->record.id},
+                            {"namespace", ns},
+                            {"serviceAccount", serviceAccount},
+                            {"expiresAt", issued->record.expiresAt}});
+}
+
+http::ControlResponse Api::issueCertificate(const http::ControlRequest& request) {
+  json body = json::parse(request.body, nullptr, false);
+  auto field = [&body](const char* name) { return stringField(body, name); };
+  CertificateRequest certificateRequest{field("csr"), field("joinToken"), field("certificateChain"),
+                                        field("signature")};
+  if (certificateRequest.csrPem.empty()) {
+    return error(400,
+                 "expected {\"csr\": PEM, \"joinToken\": ...} or {\"csr\", "
+                 "\"certificateChain\", \"signature\"} to renew");
+  }
+  CertificateResponse issued = certificates_.issue(certificateRequest, std::time(nullptr));
+  if (issued.status != 200) {
+    return jsonResponse(issued.status, {{"error", issued.error}, {"reason", issued.reason}});
+  }
+  return jsonResponse(200, {{"identity", issued.identity},
+                            {"certificateChain", issued.chainPem},
+                            {"trustBundle", issued.bundlePem},
+                            {"expiresAt", issued.expiresAt}});
+}
+
+http::ControlResponse Api::trustBundle() {
+  return jsonResponse(200, {{"trustDomain", certificates_.trustDomain()},
+                            {"trustBundle", certificates_.bundlePem()}});
+}
+
 http::ControlResponse Api::metrics() {
   AdsServer::Counters counters = controlPlane_.adsCounters();
   size_t connected = 0;
@@ -300,6 +371,13 @@ http::ControlResponse Api::metrics() {
   metric("trellisd_xds_streams_total", "counter", "ADS streams opened.", counters.streamsTotal);
   metric("trellisd_config_builds_total", "counter", "Per-node configurations built.",
          controlPlane_.rebuilds());
+  out +=
+      "# HELP trellisd_certificate_requests_total Certificate requests by outcome (issued, or "
+      "why they were refused).\n# TYPE trellisd_certificate_requests_total counter\n";
+  for (const auto& [outcome, count] : certificates_.outcomes()) {
+    out +=
+        fmt::format("trellisd_certificate_requests_total{{outcome=\"{}\"}} {}\n", outcome, count);
+  }
   return {200, "text/plain; version=0.0.4; charset=utf-8", out};
 }
 

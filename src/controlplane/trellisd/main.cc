@@ -14,6 +14,8 @@
 #include <iostream>
 
 #include "common/logging.h"
+#include "config/syntax.h"
+#include "controlplane/identity/certificate_service.h"
 #include "controlplane/trellisd/api.h"
 #include "controlplane/trellisd/control_plane.h"
 
@@ -113,6 +115,9 @@ int main(int argc, char** argv) try {
   std::string logLevel = "info";
   uint64_t graceMs = 30000;
   uint64_t debounceMs = 10;
+  controlplane::CaOptions caOptions;
+  std::string certTtl = "24h";
+  std::string rootOverlap = "48h";
   app.add_option("--data-dir", dataDir, "Where the store (store.db) and the API token live")
       ->required();
   app.add_option("--api-address", apiAddress, "HTTP/JSON API listener IP:PORT (loopback default)");
@@ -125,6 +130,16 @@ int main(int argc, char** argv) try {
                  "How long a disconnected proxy's endpoints stay before they are removed");
   app.add_option("--debounce-ms", debounceMs, "Changes within this window are pushed together");
   app.add_option("--log-level", logLevel, "trace, debug, info, warn, error");
+  app.add_option("--trust-domain", caOptions.trustDomain,
+                 "SPIFFE trust domain of the mesh's identities (spiffe://<domain>/ns/N/sa/S)");
+  app.add_option("--ca-cert", caOptions.caCertPath,
+                 "Signing CA (PEM: the CA certificate, its intermediates, then the root); default: "
+                 "a root trellisd creates under <data-dir>/ca on first start");
+  app.add_option("--ca-key", caOptions.caKeyPath, "The --ca-cert key (PEM, mode 0600)");
+  app.add_option("--cert-ttl", certTtl,
+                 "Lifetime of workload certificates (proxies renew at half)");
+  app.add_option("--root-overlap", rootOverlap,
+                 "After the CA changes, how long the previous root stays in the trust bundle");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(logLevel));
 
@@ -145,6 +160,24 @@ int main(int argc, char** argv) try {
   if (token.empty()) {
     std::cerr << "trellisd: " << error << "\n";
     return 1;
+  }
+  const auto ttl = config::syntax::parseDuration(certTtl);
+  const auto overlap = config::syntax::parseDuration(rootOverlap);
+  if (!ttl || ttl->count() < 60'000 || !overlap) {
+    std::cerr << "trellisd: --cert-ttl and --root-overlap take durations (e.g. 24h; the TTL at "
+                 "least 1m)\n";
+    return 2;
+  }
+  caOptions.dataDir = dataDir;
+  caOptions.rootOverlap = std::chrono::duration_cast<std::chrono::seconds>(*overlap);
+  auto loadedCa = controlplane::loadOrCreateCa(caOptions, error);
+  if (!loadedCa) {
+    std::cerr << "trellisd: " << error << "\n";
+    return 1;
+  }
+  if (loadedCa->created) {
+    log::info("trellisd: created the mesh's root CA for trust domain {} in {}/ca",
+              caOptions.trustDomain, dataDir);
   }
   auto apiSocket = SocketAddress::parseHostPort(apiAddress);
   if (!apiSocket) {
@@ -170,7 +203,11 @@ int main(int argc, char** argv) try {
     std::cerr << "trellisd: " << error << "\n";
     return 1;
   }
-  controlplane::Api api(controlPlane, token);
+  controlplane::JoinTokens joinTokens(controlPlane.store());
+  controlplane::CertificateService certificates(
+      std::move(*loadedCa), joinTokens, caOptions.trustDomain,
+      std::chrono::duration_cast<std::chrono::seconds>(*ttl));
+  controlplane::Api api(controlPlane, token, certificates, joinTokens);
   http::ControlServer apiServer(
       loop, [&api](const http::ControlRequest& request) { return api.handle(request); },
       http::ControlServer::Options{
