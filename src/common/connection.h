@@ -4,20 +4,29 @@
 // Writes go straight to the kernel (writev) when nothing is pending, so the common case costs
 // one syscall and no copy; only what the kernel does not take is buffered. Reads are edge
 // triggered: `readReady()` stays true while the kernel may still hold data.
+//
+// startTls() puts TLS 1.3 (src/tls/) under the same interface: owners keep reading and sending
+// plaintext, and the handshake looks like a connect that takes a little longer. The plain path
+// pays one branch on a null pointer for it.
 
 #include <sys/uio.h>
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string_view>
 
 #include "common/buffer.h"
 #include "common/connection_slot.h"
 #include "common/event_loop.h"
+#include "tls/tls_stream.h"
 
 namespace trellis {
 
 class Connection;
+
+/// What a TLS connection's peer must be (side, expected SPIFFE IDs, SNI, session cache).
+using TlsPeerPolicy = tls::PeerPolicy;
 
 class ConnectionOwner {
  public:
@@ -53,11 +62,33 @@ class Connection final : public EventHandler {
   bool flush();
   size_t pendingBytes() const { return out_.size(); }
 
-  /// For an outgoing connect: true once established; sets `error` (errno) if it failed.
+  /// For an outgoing connect: true once established; sets `error` (errno) if it failed. With
+  /// TLS: true once the handshake is done; false with error 0 while it runs, EPROTO if it
+  /// failed (tlsError() says why).
   bool finishConnect(int& error);
+  /// An outgoing connect, or a TLS handshake (either side), is in progress.
   bool connecting() const { return connecting_; }
 
-  /// Stops sending (FIN) once pending output is flushed.
+  /// Starts TLS with `policy.side`'s role, before any byte is sent (bytes already read, e.g. a
+  /// sniffed ClientHello, go to the handshake). Until the handshake is done connecting() is true
+  /// and the owner gets no event; then it gets EPOLLIN|EPOLLOUT, or EPOLLERR if it failed. A
+  /// client may call this while its TCP connect is still in progress. False when TLS cannot
+  /// be set up or the connection already failed: finishConnect() then gives the errno (EPROTO,
+  /// or the connect's), tlsError() the reason.
+  bool startTls(std::shared_ptr<const tls::TlsContext> context, TlsPeerPolicy policy);
+  bool tls() const { return tls_ != nullptr; }
+  /// The peer certificate's SPIFFE ID once the handshake is done; "" without TLS or without a
+  /// client certificate.
+  std::string_view peerIdentity() const;
+  /// The ALPN protocol agreed, "" if none.
+  std::string_view alpn() const;
+  bool sessionReused() const;
+  /// Why the handshake or the TLS stream failed; "" otherwise.
+  std::string_view tlsError() const;
+  /// The TLS state, for diagnostics and tests; null without TLS.
+  tls::TlsStream* tlsStream() { return tls_.get(); }
+
+  /// Stops sending (FIN; with TLS close_notify, then FIN) once pending output is flushed.
   void shutdownWrite();
   /// Sends RST on close instead of FIN.
   void setResetOnClose() { resetOnClose_ = true; }
@@ -66,7 +97,14 @@ class Connection final : public EventHandler {
     in_.shrinkIfEmpty();
     out_.shrinkIfEmpty();
   }
+  /// With TLS, also frees OpenSSL's record buffers (~34 KiB) if empty. Not part of
+  /// releaseIdleBuffers(), which runs after every burst: they would be malloc'ed again on the
+  /// next read. For connections parked for a while (a pool, a keep-alive wait).
+  void releaseTlsBuffers() {
+    if (tls_ != nullptr && out_.empty()) tls_->releaseBuffers();
+  }
 
+  /// Input bytes; plaintext with TLS, as are bytesRead() and bytesWritten().
   Buffer& in() { return in_; }
   int fd() const { return fd_; }
   bool peerClosed() const { return peerClosed_; }
@@ -82,6 +120,15 @@ class Connection final : public EventHandler {
   void releaseSlot() { slot_.reset(); }
 
  private:
+  enum class TlsStep : uint8_t { InProgress, Done, Failed };
+  /// The state of the TCP connect: 0 connected, -1 in progress, else its errno.
+  int tcpConnectState() const;
+  void onTlsEvents(uint32_t events);
+  TlsStep advanceTls();
+  ReadResult readTls(size_t maxBytes);
+  bool sendTls(std::initializer_list<std::string_view> parts);
+  bool flushTls();
+
   EventLoop& loop_;
   int fd_;
   ConnectionOwner* owner_ = nullptr;
@@ -95,7 +142,12 @@ class Connection final : public EventHandler {
   bool shutdownPending_ = false;
   uint64_t bytesRead_ = 0;
   uint64_t bytesWritten_ = 0;
-  ConnectionSlot slot_;  // given back after the destructor has closed the fd
+  std::unique_ptr<tls::TlsStream> tls_;  // null: plaintext
+  int tlsErrno_ = 0;                     // the handshake failed: EPROTO, or the TCP connect's errno
+  bool tcpConnecting_ = false;           // TLS client: the TCP connect is not done yet
+  bool readWantsWrite_ = false;  // TLS: a read waits for room to send a post-handshake reply
+  bool writeWantsRead_ = false;  // TLS: a write waits for the peer's bytes
+  ConnectionSlot slot_;          // given back after the destructor has closed the fd
 };
 
 }  // namespace trellis
