@@ -3,12 +3,18 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 #include "common/logging.h"
 #include "common/socket.h"
 #include "proxy/proxy_server.h"
+#include "tls/pki/spiffe_id.h"
 #include "xds/client/ads_client.h"
 #include "xds/codec/codec.h"
 
@@ -30,6 +36,66 @@ struct XdsFlags {
            !inbound.empty() || !app.empty() || !outbound.empty() || !labels.empty();
   }
 };
+
+/// The command line's facts about the workload identity (with --ca-address).
+struct IdentityFlags {
+  std::string caAddress;
+  std::string joinToken;
+  std::string joinTokenFile;
+  std::string trustDomain = "trellis.local";
+  std::string serviceAccount;
+
+  bool anySet() const {
+    return !caAddress.empty() || !joinToken.empty() || !joinTokenFile.empty() ||
+           trustDomain != "trellis.local" || !serviceAccount.empty();
+  }
+};
+
+/// Fills `out` from the flags; returns "" or the first error. The token is read once, here,
+/// and appears in no message.
+std::string buildWorkloadIdentity(const IdentityFlags& flags, const XdsFlags& xds,
+                                  trellis::proxy::identity::IdentityOptions& out) {
+  if (flags.caAddress.empty()) {
+    return "--join-token, --join-token-file, --trust-domain and --service-account only apply "
+           "with --ca-address";
+  }
+  auto address = trellis::SocketAddress::parseHostPort(flags.caAddress);
+  if (!address) return "--ca-address '" + flags.caAddress + "': expected IP:PORT";
+  out.caAddress = *address;
+  if (!flags.joinToken.empty() && !flags.joinTokenFile.empty()) {
+    return "--join-token and --join-token-file exclude each other";
+  }
+  if (!flags.joinTokenFile.empty()) {
+    std::ifstream file(flags.joinTokenFile);
+    if (!file) {
+      return "--join-token-file " + flags.joinTokenFile + ": " + std::strerror(errno);
+    }
+    std::stringstream text;
+    text << file.rdbuf();
+    out.joinToken = text.str();
+    while (!out.joinToken.empty() && std::isspace(static_cast<unsigned char>(out.joinToken.back())))
+      out.joinToken.pop_back();
+    if (out.joinToken.empty()) return "--join-token-file " + flags.joinTokenFile + " is empty";
+  } else {
+    out.joinToken = flags.joinToken;
+  }
+  if (out.joinToken.empty()) {
+    return "--ca-address needs a join token for the first certificate: --join-token-file PATH "
+           "(or --join-token TOKEN); see `trellisctl token create`";
+  }
+  if (xds.service.empty()) {
+    return "--ca-address needs --xds and --service: the identity is the service's namespace and "
+           "service account";
+  }
+  const std::string& serviceAccount =
+      flags.serviceAccount.empty() ? xds.service : flags.serviceAccount;
+  std::string problem;
+  auto id =
+      trellis::pki::SpiffeId::forWorkload(flags.trustDomain, xds.ns, serviceAccount, &problem);
+  if (!id) return "the workload identity: " + problem;
+  out.id = *id;
+  return {};
+}
 
 std::string defaultInstance() {
   char host[256] = {};
@@ -96,6 +162,18 @@ int main(int argc, char** argv) try {
   app.add_option("--app", xds.app, "xDS: IP:PORT of the application behind this proxy");
   app.add_option("--outbound", xds.outbound, "xDS: IP:PORT where the application calls the mesh");
   app.add_option("--label", xds.labels, "xDS: instance label key=value (repeatable)");
+  IdentityFlags identity;
+  app.add_option("--ca-address", identity.caAddress,
+                 "Get this proxy's workload certificate from trellisd's API (IP:PORT) before "
+                 "serving, and renew it");
+  app.add_option("--join-token", identity.joinToken,
+                 "Join token for the first certificate (prefer --join-token-file)");
+  app.add_option("--join-token-file", identity.joinTokenFile,
+                 "File holding the join token (read once at start)");
+  app.add_option("--trust-domain", identity.trustDomain,
+                 "Trust domain of the SPIFFE ID (default trellis.local)");
+  app.add_option("--service-account", identity.serviceAccount,
+                 "Service account of the SPIFFE ID (default: the --service name)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(logLevel));
 
@@ -135,6 +213,14 @@ int main(int argc, char** argv) try {
       std::cerr << "trellis-proxy: " << error << "\n";
       return 2;
     }
+  }
+  if (identity.anySet()) {
+    trellis::proxy::identity::IdentityOptions identityOptions;
+    if (std::string error = buildWorkloadIdentity(identity, xds, identityOptions); !error.empty()) {
+      std::cerr << "trellis-proxy: " << error << "\n";
+      return 2;
+    }
+    options.identity = std::move(identityOptions);
   }
   // A proxy holds two descriptors per proxied connection: use all the process may have.
   rlimit files;

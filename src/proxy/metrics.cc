@@ -289,6 +289,16 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
   e.add("trellis_config_last_reload_success", "gauge", "1 if the last reload attempt succeeded.",
         "", process.lastReloadOk ? 1 : 0);
   e.add("trellis_workers", "gauge", "Worker threads.", "", static_cast<double>(process.workers));
+  if (process.identity) {
+    e.add("trellis_identity_certificate_expiry_seconds", "gauge",
+          "Unix time at which the workload certificate expires (0: none yet).", "",
+          static_cast<double>(process.certificateExpiry));
+    const char* help = "Workload certificate renewals by result.";
+    e.add("trellis_identity_renewals_total", "counter", help, label("result", "success"),
+          static_cast<double>(process.renewalsSucceeded));
+    e.add("trellis_identity_renewals_total", "counter", help, label("result", "failure"),
+          static_cast<double>(process.renewalsFailed));
+  }
   for (const auto& [cluster, hc] : process.healthChecks) {
     const std::string l = label("cluster", cluster);
     const char* name = "trellis_health_checks_total";

@@ -19,6 +19,11 @@ struct ProcessStats {
   bool lastReloadOk = true;
   size_t workers = 0;
   std::map<std::string, resilience::HealthCheckStats> healthChecks;  // by cluster
+  // Workload identity (with --ca-address only).
+  bool identity = false;
+  int64_t certificateExpiry = 0;  // Unix seconds of the current certificate's notAfter; 0: none
+  uint64_t renewalsSucceeded = 0;
+  uint64_t renewalsFailed = 0;
 };
 
 std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,

@@ -6,6 +6,7 @@
 
 #include <ctime>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -60,7 +61,24 @@ ProxyServer::ProxyServer(ProxyOptions options)
     : options_(std::move(options)),
       admin_(loop_, [this](std::string_view method, std::string_view path) {
         return handleAdmin(method, path);
-      }) {}
+      }) {
+  if (options_.identity) {
+    identity::WorkloadIdentity::Callbacks callbacks;
+    callbacks.onCredentials =
+        [this](const std::shared_ptr<const identity::Credentials>& credentials) {
+          onCredentials(credentials);
+        };
+    callbacks.onRefused = [this](const std::string&, const std::string& message) {
+      // A refusal does not pass by itself (the token must be fixed), and serving without an
+      // identity would fail every peer that insists on mutual TLS: stop, naming the reason.
+      std::cerr << "trellis-proxy: " << message << "\n";
+      exitCode_ = 1;
+      shutdown();
+    };
+    identity_ = std::make_unique<identity::WorkloadIdentity>(loop_, *options_.identity,
+                                                             std::move(callbacks));
+  }
+}
 
 ProxyServer::~ProxyServer() {
   for (auto& worker : workers_) worker->stop();
@@ -78,6 +96,37 @@ int ProxyServer::run() {
   ::signal(SIGPIPE, SIG_IGN);
   signals_ = std::make_unique<Signals>(*this);
 
+  if (identity_ != nullptr) {
+    // Nothing is served before the first certificate: onCredentials() starts serving. The
+    // loop runs meanwhile, so that SIGTERM still stops a proxy waiting for trellisd.
+    log::info("workload identity {}: asking trellisd at {} for a certificate before serving",
+              identity_->id().uri(), options_.identity->caAddress.toString());
+    identity_->start();
+  } else if (int code = startServing(); code != 0) {
+    return code;
+  }
+  loop_.run();
+  if (identity_ != nullptr) identity_->stop();
+  for (auto& worker : workers_) worker->join();
+  log::info("trellis-proxy stopped");
+  return exitCode_;
+}
+
+void ProxyServer::onCredentials(const std::shared_ptr<const identity::Credentials>& credentials) {
+  // The credentials themselves are read through identity_->current(); the TLS contexts that
+  // will use them (mutual TLS) hook in here.
+  log::debug("workload identity {}: certificate {} in use until {}", credentials->identity,
+             credentials->serialHex, credentials->notAfter);
+  if (serving_ || draining_) return;
+  if (int code = startServing(); code != 0) {
+    exitCode_ = code;
+    for (auto& worker : workers_) worker->stop();
+    loop_.stop();
+  }
+}
+
+int ProxyServer::startServing() {
+  serving_ = true;
   if (xdsMode()) {
     // No listeners until the control plane's first configuration is applied (/ready says 503).
     auto empty = std::make_shared<config::Snapshot>();
@@ -160,9 +209,6 @@ int ProxyServer::run() {
     log::info("trellis-proxy ready: {} workers, {} listeners, admin on {}:{}", n,
               active_->snapshot->listeners.size(), adminAddress->ip(), admin_.port());
   }
-  loop_.run();
-  for (auto& worker : workers_) worker->join();
-  log::info("trellis-proxy stopped");
   return 0;
 }
 
@@ -233,6 +279,14 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
     health_.visit([this](const std::string& cluster, const resilience::HealthCheckStats& stats) {
       process_.healthChecks[cluster] = stats;
     });
+    if (identity_ != nullptr) {
+      const identity::WorkloadIdentity::Counters counters = identity_->counters();
+      const std::shared_ptr<const identity::Credentials> credentials = identity_->current();
+      process_.identity = true;
+      process_.certificateExpiry = credentials != nullptr ? credentials->notAfter : 0;
+      process_.renewalsSucceeded = counters.renewalsSucceeded;
+      process_.renewalsFailed = counters.renewalsFailed;
+    }
     response.body = renderPrometheus(shards, process_);
   } else if (path == "/config_dump") {
     nlohmann::json dump = config::toJson(*active_->snapshot);
@@ -283,6 +337,8 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
     response.body = nlohmann::json{{"clusters", clusters}}.dump(2) + "\n";
   } else if (path == "/xds") {
     response = xdsStatus();
+  } else if (path == "/certs") {
+    response = certs();
   } else if (path == "/reload") {
     if (xdsMode()) {
       response.status = 409;
@@ -301,7 +357,8 @@ AdminResponse ProxyServer::handleAdmin(std::string_view method, std::string_view
   } else {
     response.status = 404;
     response.body =
-        "endpoints: /ready /healthz /stats/prometheus /config_dump /clusters /xds POST /reload\n";
+        "endpoints: /ready /healthz /stats/prometheus /config_dump /clusters /xds /certs POST "
+        "/reload\n";
   }
   return response;
 }
@@ -319,7 +376,55 @@ std::string isoTime(std::chrono::system_clock::time_point at) {
   return text;
 }
 
+std::string isoTime(int64_t unixSeconds) {
+  return isoTime(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(unixSeconds)));
+}
+
 }  // namespace
+
+AdminResponse ProxyServer::certs() const {
+  // As Envoy's /certs: what this proxy presents and trusts (the chain is public: peers see it
+  // in every handshake). Never the key.
+  AdminResponse response;
+  if (identity_ == nullptr) {
+    response.status = 404;
+    response.body = "no workload identity: start the proxy with --ca-address (docs/identity.md)\n";
+    return response;
+  }
+  const identity::WorkloadIdentity::Counters counters = identity_->counters();
+  const std::shared_ptr<const identity::Credentials> credentials = identity_->current();
+  nlohmann::json body = {{"identity", identity_->id().uri()},
+                         {"ca_address", options_.identity->caAddress.toString()},
+                         {"certificate", nullptr},
+                         {"trust_bundle", nlohmann::json::array()},
+                         {"renewals", counters.renewalsSucceeded},
+                         {"renewal_failures", counters.renewalsFailed},
+                         {"requests", counters.attempts}};
+  if (credentials != nullptr) {
+    const int64_t now = std::time(nullptr);
+    const int64_t left = std::max<int64_t>(0, credentials->notAfter - now);
+    const int64_t renewAtMs =
+        credentials->receivedAtMs + (credentials->notAfter * 1000 - credentials->receivedAtMs) / 2;
+    body["certificate"] = {{"identity", credentials->identity},
+                           {"serial_number", credentials->serialHex},
+                           {"valid_from", isoTime(credentials->notBefore)},
+                           {"expiration_time", isoTime(credentials->notAfter)},
+                           {"not_before", credentials->notBefore},
+                           {"not_after", credentials->notAfter},
+                           {"seconds_until_expiration", left},
+                           {"days_until_expiration", left / 86400},
+                           {"renewal_due", isoTime(renewAtMs / 1000)},
+                           {"chain_pem", credentials->chainPem}};
+    for (const identity::Credentials::Root& root : credentials->roots) {
+      body["trust_bundle"].push_back({{"subject", root.subject},
+                                      {"sha256_fingerprint", root.fingerprint},
+                                      {"expiration_time", isoTime(root.notAfter)}});
+    }
+  }
+  response.contentType = "application/json";
+  response.body = body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return response;
+}
 
 AdminResponse ProxyServer::xdsStatus() const {
   AdminResponse response;

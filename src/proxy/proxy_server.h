@@ -5,12 +5,14 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/event_loop.h"
 #include "proxy/active_config.h"
 #include "proxy/admin_server.h"
+#include "proxy/identity/workload_identity.h"
 #include "proxy/metrics.h"
 #include "proxy/worker.h"
 #include "resilience/health_checker.h"
@@ -34,6 +36,9 @@ struct ProxyOptions {
   std::string adminAddress = "127.0.0.1:9901";
   std::string adminPortFile;  // written with the bound admin port once ready
   uint64_t drainTimeoutMs = 5000;
+  /// Workload identity from trellisd's CA (docs/identity.md): when set, the first certificate
+  /// is obtained before anything is served, then renewed at half of each lifetime.
+  std::optional<identity::IdentityOptions> identity;
 };
 
 class ProxyServer {
@@ -45,6 +50,11 @@ class ProxyServer {
 
  private:
   class Signals;
+  /// Loads the configuration, starts the workers, the admin listener and the xDS client;
+  /// returns 0 or the exit code of a failed start.
+  int startServing();
+  void onCredentials(const std::shared_ptr<const identity::Credentials>& credentials);
+  AdminResponse certs() const;
   /// Loads the file and swaps it in; returns an empty string or the errors.
   std::string reload();
   /// Decodes a complete xDS resource set and swaps it in; returns "" or the NACK message.
@@ -69,6 +79,9 @@ class ProxyServer {
   std::atomic<int> workersListening_{0};
   bool draining_ = false;
   bool xdsApplied_ = false;  // a configuration from the control plane is in service
+  bool serving_ = false;     // startServing() ran (with an identity: after the first certificate)
+  int exitCode_ = 0;
+  std::unique_ptr<identity::WorkloadIdentity> identity_;
   // Last: destroyed first, while everything its ApplyFn touches still exists.
   std::unique_ptr<xds::client::AdsClient> xds_;
 };

@@ -11,11 +11,11 @@ import json
 import os
 import stat
 import subprocess
-import tempfile
 import time
 import unittest
 
 from harness import TrellisTestCase, binary, make_scratch_dir
+from pki_peers import openssl_verify, split_pem
 from trellisd_harness import Trellisd
 
 TD = "trellis.local"
@@ -64,11 +64,6 @@ class Workload:
         return old
 
 
-def split_pem(text):
-    marker = "-----END CERTIFICATE-----"
-    return [part.strip() + "\n" + marker + "\n" for part in text.split(marker) if part.strip()]
-
-
 class IdentityTestCase(TrellisTestCase):
     def setUp(self):
         self.d = Trellisd(self, log_level="info")
@@ -81,21 +76,6 @@ class IdentityTestCase(TrellisTestCase):
 
     def issue(self, body):
         return self.d.request("POST", "/api/v1/identity/certificates", body, token=False)
-
-    def verify(self, chain, bundle):
-        """openssl verify of the leaf, with the chain's intermediates, against the bundle."""
-        work = tempfile.mkdtemp(dir=make_scratch_dir("verify"))
-        certs = split_pem(chain)
-        paths = {}
-        for name, text in (("leaf", certs[0]), ("rest", "".join(certs[1:]) or certs[0]),
-                           ("bundle", bundle)):
-            paths[name] = os.path.join(work, name + ".pem")
-            with open(paths[name], "w", encoding="utf-8") as f:
-                f.write(text)
-        result = subprocess.run(["openssl", "verify", "-CAfile", paths["bundle"], "-untrusted",
-                                 paths["rest"], paths["leaf"]], capture_output=True, text=True,
-                                check=False)
-        return result.returncode == 0, result.stdout + result.stderr
 
     def refused_count(self, outcome):
         status, text = self.d.request("GET", "/metrics")
@@ -138,7 +118,7 @@ class IssuanceTest(IdentityTestCase):
         status, body = self.issue({"csr": workload.csr(), "joinToken": self.token()})
         self.assertEqual(status, 200, body)
         self.assertEqual(body["identity"], spiffe("shop", "checkout"))
-        ok, output = self.verify(body["certificateChain"], body["trustBundle"])
+        ok, output = openssl_verify(body["certificateChain"], body["trustBundle"])
         self.assertTrue(ok, output)
         leaf = split_pem(body["certificateChain"])[0]
         text = openssl("x509", "-noout", "-text", data=leaf.encode()).decode()
@@ -176,7 +156,7 @@ class IssuanceTest(IdentityTestCase):
         status, renewed = self.issue({"csr": csr, "certificateChain": first["certificateChain"],
                                       "signature": signature})
         self.assertEqual(status, 200, renewed)
-        self.assertTrue(self.verify(renewed["certificateChain"], renewed["trustBundle"])[0])
+        self.assertTrue(openssl_verify(renewed["certificateChain"], renewed["trustBundle"])[0])
         self.assertNotEqual(renewed["certificateChain"], first["certificateChain"])
 
 
@@ -273,15 +253,14 @@ class RootRotationTest(TrellisTestCase):
         d.start()
         bundle = d.get("/api/v1/identity/bundle")["trustBundle"]
         self.assertEqual(len(split_pem(bundle)), 2)  # new root first, old one in its overlap
-        case = IdentityTestCase()
-        ok, output = case.verify(old["certificateChain"], bundle)
+        ok, output = openssl_verify(old["certificateChain"], bundle)
         self.assertTrue(ok, "a certificate of the old root still verifies: " + output)
         _, new = d.request("POST", "/api/v1/identity/certificates",
                            {"csr": workload.csr(), "joinToken": token}, token=False)
         self.assertIn("rotated root", openssl(
             "x509", "-noout", "-issuer", data=split_pem(new["certificateChain"])[0].encode())
             .decode())
-        ok, output = case.verify(new["certificateChain"], bundle)
+        ok, output = openssl_verify(new["certificateChain"], bundle)
         self.assertTrue(ok, output)
 
 
