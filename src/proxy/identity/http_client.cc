@@ -112,6 +112,7 @@ HttpResult HttpClient::request(std::string_view method, std::string_view path,
   std::string in;
   http::ResponseHead head;
   bool haveHead = false;
+  std::string contentType;
   bool eof = false;
   size_t bodyStart = 0;
   const http::Limits limits;
@@ -134,6 +135,10 @@ HttpResult HttpClient::request(std::string_view method, std::string_view path,
         }
         haveHead = true;
         bodyStart += head.headBytes;
+        // The head's fields view `in`, which the body's bytes may move: copy what is kept now.
+        if (const http::HeaderField* type = head.find("content-type")) {
+          contentType.assign(type->value);
+        }
       }
     }
     if (haveHead) {
@@ -178,9 +183,7 @@ HttpResult HttpClient::request(std::string_view method, std::string_view path,
 
   HttpResponse response;
   response.status = head.status;
-  if (const http::HeaderField* type = head.find("content-type")) {
-    response.contentType = std::string(type->value);
-  }
+  response.contentType = std::move(contentType);
   const size_t bodyBytes = head.framing == http::BodyFraming::ContentLength
                                ? static_cast<size_t>(head.contentLength)
                                : in.size() - bodyStart;
