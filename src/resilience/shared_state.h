@@ -49,7 +49,7 @@ struct ClusterShared {
   /// know to recompute which endpoints their balancers may pick.
   std::atomic<uint64_t> healthVersion{0};
   std::atomic<int64_t> nextSweepMs{0};  // outlier detection's periodic sweep
-  std::atomic<bool> ejecting{false};     // a worker is deciding an ejection (maxEjectionPercent)
+  std::atomic<bool> ejecting{false};    // a worker is deciding an ejection (maxEjectionPercent)
 };
 
 /// One cluster's proxy-wide state as one configuration sees it: endpoints in config order.

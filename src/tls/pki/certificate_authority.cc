@@ -31,7 +31,6 @@ std::string opensslReason() {
   return buf;
 }
 
-
 int64_t nowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())

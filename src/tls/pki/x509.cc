@@ -43,7 +43,6 @@ std::string opensslError(std::string_view what) {
   return out;
 }
 
-
 BioPtr memBio(std::string_view data) {
   // A default string_view has a null data(), which BIO_new_mem_buf refuses.
   return BioPtr(BIO_new_mem_buf(data.empty() ? "" : data.data(), static_cast<int>(data.size())));
