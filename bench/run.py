@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Side-by-side reverse-proxy benchmark: direct, trellis-proxy, nginx and HAProxy in front of the
 same trellis-echo upstream, measured in one run with the same CPU pinning: first over HTTP/1.1,
-then the HTTP/2 scenarios of http2_bench.py (h2c, HTTP/1.1 to an HTTP/2 upstream, gRPC unary).
+then the HTTP/2 scenarios of http2_bench.py (h2c, HTTP/1.1 to an HTTP/2 upstream, gRPC unary),
+then two trellis-proxies in a row, plaintext against mutual TLS (mtls_bench.py).
 
     /usr/bin/python3 bench/run.py --build-dir build              # the full run (make bench)
     /usr/bin/python3 bench/run.py --build-dir build --quick      # smoke test of the script
     /usr/bin/python3 bench/run.py --build-dir build --only http2 # the HTTP/2 part alone
+    /usr/bin/python3 bench/run.py --build-dir build --only mtls  # two proxies, plaintext vs mTLS
     /usr/bin/python3 bench/run.py --build-dir build --only xds   # control-plane scale bench
 
 The proxy under test runs on CPU 0; the upstream and the load generators (wrk, trellis-loadgen,
@@ -31,6 +33,7 @@ import tempfile
 import time
 
 import http2_bench
+import mtls_bench
 import xds_bench
 from benchlib import (BODY_PATH, LOAD_CPU, PROXY_CPU, BenchError, CpuBusyMeter, CpuMeter,
                       Processes, child_pids, free_port, log, read_response, read_text,
@@ -41,7 +44,9 @@ CONFIGS = os.path.join(REPO, "bench", "configs")
 TARGETS = ("direct", "trellis", "trellis-policies", "nginx", "haproxy")
 # trellis-proxy configurations: the plain route, and the same with resilience policies on.
 TRELLIS_CONFIGS = {"trellis": "trellis.yaml.tmpl", "trellis-policies": "trellis-policies.yaml.tmpl"}
-PARTS = ("http1", "http2")  # the HTTP/1.1 table and the HTTP/2 scenarios (http2_bench.py)
+# The HTTP/1.1 table, the HTTP/2 scenarios (http2_bench.py), two proxies in plaintext and with
+# mutual TLS (mtls_bench.py).
+PARTS = ("http1", "http2", "mtls")
 XDS = "xds"  # the control-plane scale bench (xds_bench.py): only when --only names it
 RT_PRIORITY = "10"
 MIB = 1024 * 1024
@@ -324,6 +329,13 @@ class Bench:
                     [t for t in targets if t != "trellis-policies"])
             else:
                 log("note: h2load is not installed (nghttp2-client); skipping the HTTP/2 part")
+        if "mtls" in parts:
+            missing = [tool for tool in ("openssl", "wrk") if not shutil.which(tool)]
+            if missing:
+                log(f"note: {' and '.join(missing)} not installed; skipping the mTLS part")
+            else:
+                log("mutual TLS between two proxies (plaintext vs mTLS)")
+                results["mtls"] = mtls_bench.MtlsBench(self).run()
         results["machine"]["loadavg_end"] = read_text("/proc/loadavg").strip()
         return results
 
@@ -601,9 +613,9 @@ def parse_args():
                              "trellis-loadgen (default: build)")
     parser.add_argument("--only", help="comma-separated subset of the targets " +
                         ",".join(TARGETS) + " and/or the parts " + ",".join(PARTS) +
-                        " (e.g. 'http2' or 'http2,direct,nginx'); default: everything but '" +
-                        XDS + "', the control-plane scale bench (xds_bench.py), which runs "
-                        "only when named")
+                        " (e.g. 'http2', 'mtls' or 'http2,direct,nginx'); default: everything "
+                        "but '" + XDS + "', the control-plane scale bench (xds_bench.py), which "
+                        "runs only when named")
     parser.add_argument("--quick", action="store_true",
                         help="short durations and request counts, to smoke-test the script")
     parser.add_argument("--json-out", help="where to write the JSON results (default "
@@ -619,6 +631,9 @@ def parse_args():
                              "(default 3; --quick 1)")
     parser.add_argument("--rate", type=int, default=2000,
                         help="open-loop rate of the latency test, requests/s (default 2000)")
+    parser.add_argument("--mtls-rate", type=int, default=mtls_bench.DEFAULT_RATE,
+                        help="open-loop rate of the mTLS part's latency test, requests/s "
+                             f"(default {mtls_bench.DEFAULT_RATE}, the rate of Istio's figure)")
     parser.add_argument("--no-realtime", dest="realtime", action="store_false",
                         help="do not run the proxies and load generators under SCHED_FIFO")
     parser.add_argument("--proxy-bin", help="trellis-proxy binary (default: in --build-dir)")
@@ -724,11 +739,16 @@ def main():
         http2_rows = http2_bench.summarize(results["http2"])
         http2_bench.print_table(http2_rows)
         results["http2"]["summary"] = http2_rows
+    mtls_rows = []
+    if "mtls" in results:
+        mtls_rows, results["mtls"]["aims"] = mtls_bench.report(results["mtls"])
+        results["mtls"]["summary"] = mtls_rows
     write_results(results, "bench", args.json_out)
     print("note: a shared, noisy machine; compare the ratios within one run, not runs with "
           "each other.")
     failed = [name for name, row in rows.items() if row["error"]]
     failed += [f"{row['group']}/{row['target']}" for row in http2_rows if row["error"]]
+    failed += [f"mtls/{row['path']}" for row in mtls_rows if row["error"]]
     if failed:
         print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0

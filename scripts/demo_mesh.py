@@ -8,6 +8,11 @@ which registers with trellisd over xDS and receives exactly its part of the mesh
                      -> checkout -> inventory
                                  -> billing (2 instances) | billing-v2 (the canary)
 
+Every sidecar gets its workload identity from trellisd's CA (a join token per service account),
+every hop between sidecars is mutual TLS (PeerAuthentication STRICT), and only checkout may call
+billing (AuthorizationPolicy): the script shows a call from the frontend to billing denied, and a
+plaintext connection to a sidecar refused.
+
 The script drives steady traffic into the frontend, shifts 10% of billing's traffic to
 billing-v2 with `trellisctl canary`, shows the split in live numbers, rolls it back with
 `trellisctl rollback`, then keeps the mesh up until Ctrl-C (or --scenario-only: exit after the
@@ -119,10 +124,18 @@ class Mesh:
                         "--outbound", f"127.0.0.1:{outbound}", "--calls", ",".join(calls),
                         "--ready-file", ready])
         admin_file = os.path.join(self.work, f"{instance}.admin")
+        # The service account is the service's name: the identity its callers insist on.
+        token = json.loads(self.ctl("token", "create", "-n", "shop", "--service-account",
+                                    service, "--ttl", "10m", "-o", "json"))["token"]
+        token_file = os.path.join(self.work, f"{instance}.token")
+        with open(token_file, "w") as f:
+            f.write(token)
+        os.chmod(token_file, 0o600)
         self.spawn([self.binary("src/proxy/trellis-proxy"), "--xds", f"127.0.0.1:{self.xds_port}",
                     "--service", service, "--namespace", "shop", "--instance", instance,
                     "--inbound", f"127.0.0.1:{inbound}", "--app", f"127.0.0.1:{app}",
                     "--outbound", f"127.0.0.1:{outbound}", "--concurrency", "1",
+                    "--ca-address", f"127.0.0.1:{self.api_port}", "--join-token-file", token_file,
                     "--admin-address", "127.0.0.1:0", "--admin-port-file", admin_file,
                     "--log-level", "warn"])
         self.instances.append((service, instance, app, inbound, outbound, admin_file, ready))
@@ -188,6 +201,53 @@ class Traffic:
         return window
 
 
+def metric(port, name, labels=""):
+    """The sum of one Prometheus metric's samples whose labels contain `labels`."""
+    status, body = http_get(port, "/stats/prometheus")
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name) and labels in line and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def show_zero_trust(mesh):
+    """A call the AuthorizationPolicy denies, and a plaintext connection STRICT refuses."""
+    frontend = next(i for i in mesh.instances if i[0] == "frontend")
+    billing = next(i for i in mesh.instances if i[1] == "billing-1")
+    print("\nzero trust: every hop is mutual TLS; only checkout may call billing")
+    print("$ curl -H 'Host: billing' <frontend's outbound port>/charge   "
+          "# the frontend's identity calls billing")
+    conn = http.client.HTTPConnection("127.0.0.1", frontend[4], timeout=5)
+    try:
+        conn.request("GET", "/charge", headers={"Host": "billing"})
+        response = conn.getresponse()
+        response.read()
+        reason = response.getheader("x-trellis-reason", "")
+        print(f"  {response.status} {response.reason}   x-trellis-reason: {reason}")
+        was_denied = response.status == 403 and reason == "rbac_denied"
+    finally:
+        conn.close()
+    # Either billing instance may have been picked: the counter is summed over both.
+    billing_admins = [read_port(i[5]) for i in mesh.instances if i[0] == "billing"]
+    denied = lambda: sum(metric(port, "trellis_authz_denied_total") for port in billing_admins)
+    wait_for(lambda: denied() >= 1, 5, "billing's denied-call counter")
+    print(f"  billing's sidecars: trellis_authz_denied_total {denied():.0f}; their log names "
+          f"the policy: policy=shop/billing-callers")
+    print("$ curl http://127.0.0.1:<billing's inbound port>/   # plaintext, bypassing the mesh")
+    try:
+        status, _ = http_get(billing[3], "/", timeout=3)
+        refused = False
+        print(f"  UNEXPECTED: answered {status}")
+    except (OSError, http.client.HTTPException) as error:
+        refused = True
+        print(f"  refused: {type(error).__name__} (PeerAuthentication STRICT)")
+    handshakes = sum(metric(port, "trellis_tls_handshakes_total", 'side="downstream"')
+                     for port in billing_admins)
+    print(f"  billing's sidecars: {handshakes:.0f} mutual TLS handshakes accepted")
+    return was_denied and refused and handshakes > 0
+
+
 def show(traffic, seconds, label):
     shares = []
     for _ in range(seconds):
@@ -230,7 +290,8 @@ def main():
         traffic = Traffic(frontend[3], args.rate)
         traffic.start()
 
-        print("steady traffic (every request: frontend -> auth, checkout -> inventory, billing)")
+        print("steady traffic (every request: frontend -> auth, checkout -> inventory, billing; "
+              "each hop mutual TLS)")
         before = show(traffic, args.phase_seconds, "all to billing")
         print("\n$ trellisctl canary billing --to billing-v2 --weight 10 -n shop")
         print(mesh.ctl("canary", "billing", "--to", "billing-v2", "--weight", "10", "-n", "shop"),
@@ -240,6 +301,7 @@ def main():
         print(mesh.ctl("rollback", "httproute", "billing", "-n", "shop"), end="", flush=True)
         after = show(traffic, args.phase_seconds, "rolled back")
 
+        zero_trust_ok = show_zero_trust(mesh)
         total = traffic.take_window()
         errors = sum(w["errors"] for w, _ in before + canary + after) + total["errors"]
         served_v2 = sum(w["billing-v2"] for w, _ in canary)
@@ -249,7 +311,7 @@ def main():
               f"({share:.1f}%); errors over the whole run: {errors}")
         # The last seconds of the rolled-back phase must be all billing (the first may straddle).
         late_v2 = sum(w["billing-v2"] for w, _ in after[1:])
-        if errors or not 3.0 <= share <= 20.0 or late_v2:
+        if errors or not 3.0 <= share <= 20.0 or late_v2 or not zero_trust_ok:
             failures = 1
             print("UNEXPECTED: see", os.path.join(work, "processes.log"))
 

@@ -17,7 +17,7 @@ PACKAGES=(
   libsqlite3-dev
   # real peers for tests and the benchmark
   curl wrk nghttp2-client python3-h2 python3-grpcio nginx-light haproxy prometheus python3
-  openssl
+  openssl python3-cryptography  # s_client as a hostile peer; back-dated certificates
   valgrind strace procps iproute2 util-linux
 )
 # npm fetches the pinned xDS .proto package (scripts/fetch-xds-protos.sh); Debian's will do

@@ -26,7 +26,7 @@ void benchPick(benchmark::State& state, config::LbPolicy policy, Weights weights
   std::vector<EndpointState> endpoints;
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t weight = weights == Weights::Equal ? 1 : 1 + i % 4;
-    cluster.endpoints.push_back({"10.0.0." + std::to_string(i), 8080, weight});
+    cluster.endpoints.push_back({"10.0.0." + std::to_string(i), 8080, weight, {}});
     endpoints.push_back({weight, i % 3, true});  // some spread of active requests
   }
   auto lb = makeLoadBalancer(cluster, endpoints, 1);
@@ -65,7 +65,7 @@ void benchPickOneUnhealthy(benchmark::State& state, config::LbPolicy policy) {
   cluster.lbPolicy = policy;
   std::vector<EndpointState> endpoints;
   for (uint32_t i = 0; i < count; ++i) {
-    cluster.endpoints.push_back({"10.0.0." + std::to_string(i), 8080, 1 + i % 4});
+    cluster.endpoints.push_back({"10.0.0." + std::to_string(i), 8080, 1 + i % 4, {}});
     endpoints.push_back({1 + i % 4, 0, i % 10 != 0});
   }
   auto lb = makeLoadBalancer(cluster, endpoints, 1);

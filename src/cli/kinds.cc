@@ -45,6 +45,9 @@ const std::vector<KindInfo>& knownKinds() {
       {"AuthorizationPolicy",
        "authorizationpolicies",
        {"authorizationpolicy", "authorizationpolicies", "authz", "ap"}},
+      {"PeerAuthentication",
+       "peerauthentications",
+       {"peerauthentication", "peerauthentications", "pa"}},
   };
   return kinds;
 }

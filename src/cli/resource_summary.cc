@@ -109,6 +109,12 @@ std::vector<std::string> authorizationCells(const YAML::Node& spec) {
           std::to_string(sequence(spec, "rules").size())};
 }
 
+/// PeerAuthentication: its Services (as AuthorizationPolicy) and its mutual TLS mode.
+std::vector<std::string> peerAuthenticationCells(const YAML::Node& spec) {
+  std::vector<std::string> cells = policyCells(spec);
+  return {cells[0].empty() ? "(namespace)" : cells[0], scalar(spec["mtls"], "mode")};
+}
+
 }  // namespace
 
 std::vector<std::string> summaryHeaders(std::string_view kind) {
@@ -118,6 +124,7 @@ std::vector<std::string> summaryHeaders(std::string_view kind) {
   if (kind == "Workload") return {"SERVICE", "UPSTREAMS"};
   if (kind == "BackendPolicy" || kind == "RoutePolicy") return {"TARGETS", "POLICIES"};
   if (kind == "AuthorizationPolicy") return {"TARGETS", "ACTION", "RULES"};
+  if (kind == "PeerAuthentication") return {"TARGETS", "MODE"};
   return {};
 }
 
@@ -138,6 +145,7 @@ std::vector<std::string> summaryCells(std::string_view kind, std::string_view do
     if (kind == "Workload") return workloadCells(spec, scalar(root["metadata"], "name"));
     if (kind == "BackendPolicy" || kind == "RoutePolicy") return policyCells(spec);
     if (kind == "AuthorizationPolicy") return authorizationCells(spec);
+    if (kind == "PeerAuthentication") return peerAuthenticationCells(spec);
   } catch (const YAML::Exception&) {
     return empty;
   }

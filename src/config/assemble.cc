@@ -1,6 +1,7 @@
 // Resolves references between resources and builds the Snapshot: Services become clusters (with
 // their BackendPolicies), HTTPRoutes and GRPCRoutes are flattened into per-match RouteRules (with
-// their RoutePolicies) and attached to their Listeners.
+// their RoutePolicies) and attached to their Listeners, which get the mutual TLS mode of the
+// Service they serve.
 
 #include <fmt/format.h>
 
@@ -9,6 +10,7 @@
 #include <set>
 #include <tuple>
 
+#include "config/peer_authentication.h"
 #include "config/policy_attach.h"
 #include "config/resources.h"
 
@@ -75,16 +77,22 @@ class Resolver {
 };
 
 void buildClusters(const std::vector<ServiceDef>& services, PolicyAttacher& policies,
-                   Snapshot& snapshot) {
+                   Diagnostics& diagnostics, Snapshot& snapshot) {
   for (const ServiceDef& service : services) {
+    // Each port's cluster copies every identity, which YAML aliases can make long and many: the
+    // copies count against the load's memory budget (the parsed strings already did once).
+    size_t identityBytes = 0;
+    for (const auto& endpoint : service.endpoints) identityBytes += endpoint.identity.size();
     for (const auto& port : service.ports) {
       if (port.port == 0) continue;  // invalid, already reported
+      if (identityBytes != 0 && !diagnostics.charge(identityBytes, service.meta.at)) return;
       Cluster cluster = service.settings;
       cluster.name = clusterName(service, port.port);
       cluster.protocol = port.protocol;
       for (const auto& endpoint : service.endpoints) {
-        cluster.endpoints.push_back(
-            Endpoint{endpoint.address, endpoint.port.value_or(port.targetPort), endpoint.weight});
+        cluster.endpoints.push_back(Endpoint{endpoint.address,
+                                             endpoint.port.value_or(port.targetPort),
+                                             endpoint.weight, endpoint.identity});
       }
       policies.apply(service, cluster);
       snapshot.clusters.emplace(cluster.name, std::move(cluster));
@@ -92,8 +100,33 @@ void buildClusters(const std::vector<ServiceDef>& services, PolicyAttacher& poli
   }
 }
 
-void buildListeners(std::vector<ListenerDef>& listeners, Resolver& resolver,
+// The Service a listener serves, and the mutual TLS mode its PeerAuthentications give it.
+void resolveInbound(const ListenerDef& def, const Resources& resources,
+                    const std::set<std::string>& services, Diagnostics& diagnostics,
+                    Listener& listener) {
+  // ListenerDef::service is the input; a listener built in code may also have set the model
+  // field directly, which must not silently fall back to plaintext.
+  std::string service = def.service.empty() ? listener.service : def.service;
+  listener.service = service;
+  if (service.empty()) {
+    listener.mtls = MtlsMode::Disable;
+    return;
+  }
+  // Resolved by name even when the Service is missing: a STRICT policy is never lost to a
+  // Service that is deleted or not applied yet.
+  listener.mtls = resolvePeerAuthentication(resources.peerAuthentications, service).mode;
+  if (services.count(service) == 0) {
+    diagnostics.warning(
+        def.serviceAt.resource.empty() ? def.meta.at : def.serviceAt,
+        fmt::format("Service {} not found; no AuthorizationPolicy applies to this listener "
+                    "until it exists",
+                    service));
+  }
+}
+
+void buildListeners(Resources& resources, const std::set<std::string>& services, Resolver& resolver,
                     Diagnostics& diagnostics, Snapshot& snapshot) {
+  std::vector<ListenerDef>& listeners = resources.listeners;
   std::map<std::pair<std::string, uint16_t>, const ListenerDef*> byAddress;
   for (ListenerDef& def : listeners) {
     Listener& listener = def.listener;
@@ -111,6 +144,7 @@ void buildListeners(std::vector<ListenerDef>& listeners, Resolver& resolver,
       listener.tcpCluster =
           resolver.resolve(*def.tcpBackend, "connections to this listener will be closed");
     }
+    resolveInbound(def, resources, services, diagnostics, listener);
     snapshot.listeners.push_back(listener);
   }
 }
@@ -344,14 +378,15 @@ std::shared_ptr<Snapshot> assembleSnapshot(Resources& resources, Diagnostics& di
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->source = diagnostics.file();
   PolicyAttacher policies(resources, diagnostics);
-  buildClusters(resources.services, policies, *snapshot);
+  buildClusters(resources.services, policies, diagnostics, *snapshot);
   Resolver resolver(resources.services, diagnostics);
-  buildListeners(resources.listeners, resolver, diagnostics, *snapshot);
   std::set<std::string> services;
   for (const ServiceDef& service : resources.services)
     services.insert(service.meta.qualifiedName());
+  buildListeners(resources, services, resolver, diagnostics, *snapshot);
   checkWorkloads(resources.workloads, services, diagnostics);
   attachAuthorizationPolicies(resources, diagnostics, *snapshot);
+  checkPeerAuthentications(resources, diagnostics);
   std::vector<Attachments> attached;
   for (const RouteDef& route : resources.routes) {
     attached.push_back(attachments(route, resources.listeners, services, diagnostics));

@@ -324,43 +324,6 @@ std::vector<AuthzRule> parseRules(Scope& scope, const Value& value) {
   return rules;
 }
 
-// GEP-713 targetRefs naming Services of the policy's namespace; absent means all of them.
-void parseTargetRefs(Scope& scope, const Value& value, AuthorizationPolicyDef& def) {
-  if (!value.present) return;
-  def.namespaceWide = false;
-  if (value.node.IsSequence() && value.node.size() == 0) {
-    scope.error(value,
-                "must list at least one targetRef (omit targetRefs to apply the policy "
-                "to every Service of the namespace)");
-  }
-  std::set<std::string> seen;
-  for (const Value& item : scope.list(value, kMaxTargetRefs)) {
-    auto object = scope.object(item, {"group", "kind", "name"});
-    if (!object) continue;
-    PolicyTargetRef ref;
-    ref.at = scope.at(item);
-    bool valid = true;
-    if (Value group = object->get("group"); group.present) {
-      auto text = parseServiceGroup(scope, group);
-      valid = text.has_value() && valid;
-      if (text) ref.group = *text;
-    }
-    auto kind = scope.choice<std::string>(scope.require(*object, "kind"), {{"Service", "Service"}});
-    valid = kind.has_value() && valid;
-    ref.kind = kind.value_or("");
-    Value name = scope.require(*object, "name");
-    auto nameText = scope.string(name, 253);
-    valid = nameText && scope.check(name, syntax::checkDnsLabel(*nameText)) && valid;
-    if (!valid) continue;
-    ref.name = *nameText;
-    if (!seen.insert(ref.name).second) {
-      scope.error(item, "duplicate targetRef (same kind and name)");
-      continue;
-    }
-    def.targetRefs.push_back(std::move(ref));
-  }
-}
-
 // Memory one copy of `policy` takes, roughly: what the load budget charges per target Service.
 size_t approximateBytes(const AuthorizationPolicy& policy) {
   size_t bytes = sizeof(AuthorizationPolicy) + policy.name.size() + policy.ns.size() +
@@ -399,6 +362,42 @@ size_t approximateBytes(const AuthorizationPolicy& policy) {
 
 }  // namespace
 
+bool parseServiceTargetRefs(Scope& scope, const Value& value, std::vector<PolicyTargetRef>& out) {
+  if (!value.present) return false;
+  if (value.node.IsSequence() && value.node.size() == 0) {
+    scope.error(value,
+                "must list at least one targetRef (omit targetRefs to apply the policy "
+                "to every Service of the namespace)");
+  }
+  std::set<std::string> seen;
+  for (const Value& item : scope.list(value, kMaxTargetRefs)) {
+    auto object = scope.object(item, {"group", "kind", "name"});
+    if (!object) continue;
+    PolicyTargetRef ref;
+    ref.at = scope.at(item);
+    bool valid = true;
+    if (Value group = object->get("group"); group.present) {
+      auto text = parseServiceGroup(scope, group);
+      valid = text.has_value() && valid;
+      if (text) ref.group = *text;
+    }
+    auto kind = scope.choice<std::string>(scope.require(*object, "kind"), {{"Service", "Service"}});
+    valid = kind.has_value() && valid;
+    ref.kind = kind.value_or("");
+    Value name = scope.require(*object, "name");
+    auto nameText = scope.string(name, 253);
+    valid = nameText && scope.check(name, syntax::checkDnsLabel(*nameText)) && valid;
+    if (!valid) continue;
+    ref.name = *nameText;
+    if (!seen.insert(ref.name).second) {
+      scope.error(item, "duplicate targetRef (same kind and name)");
+      continue;
+    }
+    out.push_back(std::move(ref));
+  }
+  return true;
+}
+
 void parseAuthorizationPolicy(Scope& scope, ResourceMeta meta, const Value& specValue,
                               Resources& out) {
   AuthorizationPolicyDef def;
@@ -410,7 +409,7 @@ void parseAuthorizationPolicy(Scope& scope, ResourceMeta meta, const Value& spec
                            {"targetRefs", "action", "rules", "selector", "targetRef", "provider"});
   if (spec) {
     rejectUnsupported(scope, *spec, kUnsupportedSpec);
-    parseTargetRefs(scope, spec->get("targetRefs"), def);
+    def.namespaceWide = !parseServiceTargetRefs(scope, spec->get("targetRefs"), def.targetRefs);
     Value action = spec->get("action");
     if (auto text = scope.string(action, 64); text && *text == "CUSTOM") {
       scope.error(action, "CUSTOM is not supported (expected ALLOW, DENY or AUDIT)");

@@ -199,6 +199,19 @@ std::string_view listenerProtocolName(ListenerProtocol protocol) {
   return "?";
 }
 
+// The dump's spelling; PeerAuthentication spells them STRICT, PERMISSIVE and DISABLE.
+std::string_view mtlsName(MtlsMode mode) {
+  switch (mode) {
+    case MtlsMode::Disable:
+      return "disable";
+    case MtlsMode::Permissive:
+      return "permissive";
+    case MtlsMode::Strict:
+      return "strict";
+  }
+  return "?";
+}
+
 json listenerJson(const Listener& listener) {
   json out = {{"name", listener.name},
               {"address", listener.address},
@@ -213,6 +226,11 @@ json listenerJson(const Listener& listener) {
   }
   if (listener.connectionRateLimit) {
     out["connectionRateLimit"] = rateLimitJson(*listener.connectionRateLimit, "connections");
+  }
+  if (!listener.service.empty()) out["service"] = listener.service;
+  out["mtls"] = mtlsName(listener.mtls);
+  if (listener.mtls != MtlsMode::Disable) {
+    out["tlsHandshakeTimeout"] = syntax::formatDuration(listener.tlsHandshakeTimeout);
   }
   if (!listener.servesHttp()) return out;
   const HttpLimits& http = listener.http;
@@ -339,8 +357,9 @@ json clusterJson(const Cluster& cluster) {
   if (cluster.lbPolicy == LbPolicy::RingHash) lb["ringHashMinSize"] = cluster.ringHashMinSize;
   if (cluster.lbPolicy == LbPolicy::Maglev) lb["maglevTableSize"] = cluster.maglevTableSize;
   for (const Endpoint& endpoint : cluster.endpoints) {
-    out["endpoints"].push_back(
-        {{"address", endpoint.host}, {"port", endpoint.port}, {"weight", endpoint.weight}});
+    json item = {{"address", endpoint.host}, {"port", endpoint.port}, {"weight", endpoint.weight}};
+    if (!endpoint.identity.empty()) item["identity"] = endpoint.identity;
+    out["endpoints"].push_back(std::move(item));
   }
   addResilience(cluster, out);
   return out;

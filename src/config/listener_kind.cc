@@ -1,5 +1,6 @@
 // trellis.dev/v1alpha1 Listener: an address:port with HTTP limits, or a TCP pass-through (with
-// an optional rate limit on new connections).
+// an optional rate limit on new connections); optionally the inbound side of a Service, whose
+// PeerAuthentication sets its mutual TLS mode.
 
 #include <fmt/format.h>
 
@@ -63,14 +64,39 @@ void parseTcp(Scope& scope, const Value& value, ListenerDef& def) {
       scope.duration(tcp->get("idleTimeout"), Duration(1)).value_or(def.listener.tcpIdleTimeout);
 }
 
+// The Service a listener serves (a sidecar's inbound side) and its TLS handshake deadline.
+void parseInbound(Scope& scope, const Object& spec, ListenerDef& def) {
+  Value service = spec.get("service");
+  if (auto name = scope.string(service, 253)) {
+    if (name->find('/') != std::string::npos) {
+      scope.error(service, fmt::format("{} is not a Service name: the Service must be in the "
+                                       "listener's namespace ({}), named without it",
+                                       quote(*name), def.meta.ns));
+    } else if (scope.check(service, syntax::checkDnsLabel(*name))) {
+      def.service = def.meta.ns + "/" + *name;
+      def.serviceAt = scope.at(service);
+    }
+  }
+  Value timeout = spec.get("tlsHandshakeTimeout");
+  if (timeout.present && !service.present) {
+    scope.error(timeout,
+                "is only valid with service (a listener that serves no Service speaks "
+                "plaintext only)");
+  } else {
+    def.listener.tlsHandshakeTimeout =
+        scope.duration(timeout, Duration(1)).value_or(def.listener.tlsHandshakeTimeout);
+  }
+}
+
 }  // namespace
 
 void parseListener(Scope& scope, ResourceMeta meta, const Value& specValue, Resources& out) {
   ListenerDef def;
   def.meta = std::move(meta);
   def.listener.name = def.meta.qualifiedName();
-  auto spec = scope.object(specValue, {"address", "port", "protocol", "detectTimeout", "http",
-                                       "tcp", "connectionRateLimit"});
+  auto spec =
+      scope.object(specValue, {"address", "port", "protocol", "detectTimeout", "http", "tcp",
+                               "connectionRateLimit", "service", "tlsHandshakeTimeout"});
   if (spec) {
     Value address = spec->get("address");
     if (auto text = scope.string(address, 64)) {
@@ -122,6 +148,7 @@ void parseListener(Scope& scope, ResourceMeta meta, const Value& specValue, Reso
     } else if (rateLimit.present) {
       scope.error(rateLimit, "is only valid with protocol TCP or AUTO");
     }
+    parseInbound(scope, *spec, def);
   }
   out.listeners.push_back(std::move(def));
 }

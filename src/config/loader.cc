@@ -31,7 +31,8 @@ enum class Kind {
   Workload,
   BackendPolicy,
   RoutePolicy,
-  AuthorizationPolicy
+  AuthorizationPolicy,
+  PeerAuthentication
 };
 
 struct KindInfo {
@@ -49,6 +50,7 @@ constexpr KindInfo kKinds[] = {
     {kTrellisApi, "BackendPolicy", Kind::BackendPolicy},
     {kTrellisApi, "RoutePolicy", Kind::RoutePolicy},
     {kTrellisApi, "AuthorizationPolicy", Kind::AuthorizationPolicy},
+    {kTrellisApi, "PeerAuthentication", Kind::PeerAuthentication},
 };
 
 // Resolves apiVersion + kind, reporting unknown or mismatched ones.
@@ -230,6 +232,9 @@ class DocumentLoader {
         break;
       case Kind::AuthorizationPolicy:
         parseAuthorizationPolicy(scope, std::move(resourceMeta), spec, target);
+        break;
+      case Kind::PeerAuthentication:
+        parsePeerAuthentication(scope, std::move(resourceMeta), spec, target);
         break;
     }
   }

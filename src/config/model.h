@@ -29,6 +29,9 @@ struct Endpoint {
   std::string host;
   uint16_t port = 0;
   uint32_t weight = 1;  // 0 means "never selected"
+  /// Non-empty: the endpoint is a mesh proxy's inbound address. The proxy connects to it with
+  /// mutual TLS and insists on this SPIFFE ID ("spiffe://<td>/ns/<ns>/sa/<sa>").
+  std::string identity;
 };
 
 /// How the proxy talks to a cluster's endpoints (from the Service port's `appProtocol`).
@@ -316,6 +319,13 @@ struct HttpLimits {
   Http2Limits http2;
 };
 
+/// Mutual TLS on an inbound listener (PeerAuthentication, Istio's modes; docs/zero-trust.md).
+enum class MtlsMode : uint8_t {
+  Disable,     // plaintext only
+  Permissive,  // mutual TLS or plaintext, told apart by the first byte (migration)
+  Strict,      // mutual TLS only: plaintext connections are refused
+};
+
 struct Listener {
   std::string name;  // "<namespace>/<name>"
   std::string address = "0.0.0.0";
@@ -327,6 +337,12 @@ struct Listener {
   Duration tcpIdleTimeout{3600000};  // Tcp and Auto
   Duration detectTimeout{100};       // Auto: wait for the client's first bytes this long
   std::optional<LocalRateLimit> connectionRateLimit;  // Tcp and Auto: new connections
+  /// The Service this listener serves, "<namespace>/<name>" (a sidecar's inbound listener):
+  /// its AuthorizationPolicies (Snapshot::authorization) and PeerAuthentication apply. Empty:
+  /// neither applies.
+  std::string service;
+  MtlsMode mtls = MtlsMode::Disable;
+  Duration tlsHandshakeTimeout{10000};  // a TLS client that has not finished by then is closed
 
   bool servesHttp() const { return protocol != ListenerProtocol::Tcp; }
   bool servesTcp() const {

@@ -48,6 +48,7 @@ struct ServiceDef {
     std::string address;  // canonical IP literal
     std::optional<uint16_t> port;
     uint32_t weight = 1;
+    std::string identity;  // canonical SPIFFE ID ("spiffe://<td>/ns/<ns>/sa/<sa>"), or empty
   };
   std::vector<Port> ports;
   std::vector<EndpointDef> endpoints;
@@ -62,6 +63,12 @@ struct ListenerDef {
   /// attach here, under the Service's mesh hostnames. Set by trellisd on a sidecar's outbound
   /// listener; never read from YAML.
   std::vector<std::string> meshServices;
+  /// "<namespace>/<name>" of the Service this listener serves (spec.service, always qualified:
+  /// a listener built in code may live in another namespace than its Service). assembleSnapshot
+  /// copies it to Listener::service and resolves Listener::mtls from the PeerAuthentications of
+  /// that Service; empty: the listener serves no Service and is plaintext (MtlsMode::Disable).
+  std::string service;
+  Location serviceAt;  // spec.service, for the "not found" warning; null when built in code
 };
 
 /// trellis.dev Workload: what a service's sidecars need from the mesh.
@@ -167,6 +174,16 @@ struct AuthorizationPolicyDef {
   AuthorizationPolicy policy;  // complete: what each target Service gets a copy of
 };
 
+/// trellis.dev PeerAuthentication: Istio's PeerAuthentication, the mutual TLS mode of the
+/// listeners serving the Services it targets (or, without targetRefs, every Service of its
+/// namespace). Resolved by resolvePeerAuthentication (config/peer_authentication.h).
+struct PeerAuthenticationDef {
+  ResourceMeta meta;
+  std::vector<PolicyTargetRef> targetRefs;  // kind Service; empty when namespaceWide
+  bool namespaceWide = true;
+  MtlsMode mode = MtlsMode::Permissive;
+};
+
 struct Resources {
   std::vector<ServiceDef> services;
   std::vector<ListenerDef> listeners;
@@ -175,6 +192,7 @@ struct Resources {
   std::vector<BackendPolicyDef> backendPolicies;
   std::vector<RoutePolicyDef> routePolicies;
   std::vector<AuthorizationPolicyDef> authorizationPolicies;
+  std::vector<PeerAuthenticationDef> peerAuthentications;  // in configuration order
 };
 
 /// The names a Service answers to inside the mesh: "name", "name.ns", "name.ns.svc" and
@@ -201,11 +219,16 @@ void parseWorkload(Scope& scope, ResourceMeta meta, const Value& spec, Resources
 void parseBackendPolicy(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseRoutePolicy(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 void parseAuthorizationPolicy(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
+void parsePeerAuthentication(Scope& scope, ResourceMeta meta, const Value& spec, Resources& out);
 
 /// Gives each Service the AuthorizationPolicies that target it (`Snapshot::authorization`);
 /// a missing target is a warning. Defined in authz_kind.cc.
 void attachAuthorizationPolicies(const Resources& resources, Diagnostics& diagnostics,
                                  Snapshot& snapshot);
+
+/// Warns about PeerAuthentications that target missing Services and about policies of the
+/// same level that disagree on a Service's mode. Defined in peerauthn_kind.cc.
+void checkPeerAuthentications(const Resources& resources, Diagnostics& diagnostics);
 
 /// Gateway API retry backoff: Envoy's default maximum (10 × base), capped at 10s but never
 /// below the base.

@@ -6,6 +6,7 @@
 
 #include "config/resources.h"
 #include "config/syntax.h"
+#include "tls/pki/spiffe_id.h"
 
 namespace trellis::config {
 namespace {
@@ -72,10 +73,32 @@ void parsePorts(Scope& scope, const Object& spec, ServiceDef& def) {
   }
 }
 
+// A mesh proxy's SPIFFE ID, as the proxy's certificate carries it: the workload form only, so
+// that a typo cannot make the proxy insist on an identity no certificate has.
+std::string parseIdentity(Scope& scope, const Value& value) {
+  auto text = scope.string(value, 4096);
+  if (!text) return {};
+  constexpr std::string_view kExpected =
+      "a workload's is \"spiffe://<trust domain>/ns/<namespace>/sa/<service account>\"";
+  std::string problem;
+  auto id = pki::SpiffeId::parse(*text, &problem);
+  if (!id) {
+    scope.error(value,
+                fmt::format("invalid SPIFFE ID {}: {} ({})", quote(*text), problem, kExpected));
+    return {};
+  }
+  if (id->workloadNamespace().empty()) {
+    scope.error(value,
+                fmt::format("SPIFFE ID {} does not name a workload ({})", quote(*text), kExpected));
+    return {};
+  }
+  return id->uri();
+}
+
 void parseEndpoints(Scope& scope, const Object& spec, ServiceDef& def) {
   std::set<std::pair<std::string, int>> seen;
   for (const Value& item : scope.list(spec.get("endpoints"), kMaxEndpoints)) {
-    auto endpoint = scope.object(item, {"address", "port", "weight"});
+    auto endpoint = scope.object(item, {"address", "port", "weight", "identity"});
     if (!endpoint) continue;
     ServiceDef::EndpointDef result;
     Value addressValue = scope.require(*endpoint, "address");
@@ -91,6 +114,7 @@ void parseEndpoints(Scope& scope, const Object& spec, ServiceDef& def) {
     result.port = readPort(scope, endpoint->get("port"));
     result.weight =
         static_cast<uint32_t>(scope.integer(endpoint->get("weight"), 0, kMaxWeight).value_or(1));
+    result.identity = parseIdentity(scope, endpoint->get("identity"));
     if (!result.address.empty() &&
         !seen.emplace(result.address, result.port ? *result.port : -1).second) {
       scope.error(item, fmt::format("duplicate endpoint {}{}", result.address,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/model.h"
+#include "proxy/mesh_tls.h"
 #include "resilience/shared_state.h"
 #include "routing/route_table.h"
 
@@ -28,6 +29,9 @@ struct ActiveConfig {
   std::unordered_map<const config::RouteRule*, std::shared_ptr<resilience::RateLimiter>>
       ruleLimiters;
   std::vector<std::shared_ptr<resilience::RateLimiter>> connectionLimiters;  // per listener
+  /// This proxy's certificate as TLS contexts; null without a workload identity. Set by
+  /// ProxyServer after construction; a renewed certificate comes with a new ActiveConfig.
+  std::shared_ptr<const MeshTls> meshTls;
 
   const resilience::ClusterState* cluster(const std::string& name) const {
     auto it = clusters.find(name);

@@ -194,6 +194,7 @@ void forwardRequestFields(Sink& sink, std::span<const http::HeaderField> headers
       continue;
     }
     if (name == "x-forwarded-proto") hasProto = true;
+    if (name == "x-forwarded-client-cert") continue;  // only the proxy that saw the TLS says it
     if (isFixedHopByHop(name) || (options != nullptr && options->lists(name))) {
       // TE: trailers is the one TE value a proxy may forward (RFC 9110 §10.1.4).
       if (name == "te" && equalsIgnoreCase(field.value, "trailers")) sink.field(name, "trailers");
@@ -212,6 +213,7 @@ void forwardRequestFields(Sink& sink, std::span<const http::HeaderField> headers
   if (!hasProto) sink.field("x-forwarded-proto", "http");
   sink.field("x-request-id", fwd.requestId);
   if (!fwd.grpcTimeout.empty()) sink.field("grpc-timeout", fwd.grpcTimeout);
+  if (!fwd.clientCert.empty()) sink.field("x-forwarded-client-cert", fwd.clientCert);
 }
 
 template <typename Sink>

@@ -24,6 +24,9 @@ struct ForwardedRequest {
   bool chunked = false;        // request body is chunked
   const std::string_view* upgradeProtocol = nullptr;  // set internally from the request
   std::string_view grpcTimeout = {};  // non-empty: replaces the request's grpc-timeout (deadline)
+  /// x-forwarded-client-cert to send ("By=<own id>;URI=<client id>"), empty for none. The
+  /// client's own x-forwarded-client-cert is always dropped: nobody may forge an identity.
+  std::string_view clientCert = {};
 };
 
 /// Writes "METHOD path HTTP/1.1" and the forwarded header section to `out`.

@@ -4,6 +4,7 @@
 #include "proxy/chunk_writer.h"
 #include "proxy/connection_gate.h"
 #include "proxy/head_writer.h"
+#include "proxy/tls_handshake.h"
 
 namespace trellis::proxy {
 
@@ -62,6 +63,12 @@ bool Http1UpstreamStream::connect(UpstreamFailure& failure) {
   }
   up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), opened.fd, true);
   up_->holdSlot(std::move(opened.slot));
+  if (!secureUpstream(worker_, cluster_, endpoint_, *up_, config::UpstreamProtocol::Http1)) {
+    up_->releaseSlot();
+    worker_.loop().deferDestroy(std::move(up_));
+    failure = UpstreamFailure::TlsFailure;
+    return false;
+  }
   up_->setOwner(this);
   connectTimer_.arm(worker_.loop().timers(),
                     static_cast<uint64_t>(cluster_.config.connectTimeout.count()));
@@ -148,16 +155,23 @@ void Http1UpstreamStream::fail(UpstreamFailure failure) {
 
 void Http1UpstreamStream::onConnectionEvent(Connection& /*connection*/, uint32_t events) {
   if (failed_ || released_) return;
-  if (up_->connecting()) {
+  // A TLS handshake ends inside the connection's own event handling: connecting() is already
+  // false when its owner first hears of it, so the armed connect timer tells.
+  if (up_->connecting() || connectTimer_.armed()) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int error = 0;
     if (!up_->finishConnect(error)) {
       if (error == 0) return;
+      if (upstreamTlsFailed(worker_, *up_)) {
+        fail(UpstreamFailure::TlsFailure);
+        return;
+      }
       clusterStats_.connectFailures.inc();
       fail(UpstreamFailure::ConnectFailure);
       return;
     }
     connectTimer_.cancel();
+    countUpstreamHandshake(worker_, *up_);
   }
   if ((events & EPOLLOUT) && wantWritable_ && up_->pendingBytes() < limit_) {
     wantWritable_ = false;

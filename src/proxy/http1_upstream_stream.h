@@ -22,8 +22,8 @@ class Http1UpstreamStream final : public UpstreamStream,
  public:
   /// Starts the exchange with `head` (a complete HTTP/1.1 request head). `chunked`: the body
   /// is sent with chunked framing (no content-length was given). Returns null when no
-  /// connection could be started (`failure` says why: ConnectFailure or Overflow); later
-  /// failures reach `handler`.
+  /// connection could be started (`failure` says why: ConnectFailure, Overflow or TlsFailure);
+  /// later failures reach `handler`.
   static Http1UpstreamStream* open(Worker& worker, upstream::ClusterRuntime& cluster, int endpoint,
                                    std::string_view head, std::string_view method, bool hasBody,
                                    bool chunked, UpstreamStreamHandler& handler,

@@ -27,6 +27,7 @@ grpc::Status grpcStatusFor(LocalReason reason, int httpStatus) {
     case LocalReason::Draining:
     case LocalReason::UpstreamOverflow:
     case LocalReason::UpstreamPerTryTimeout:
+    case LocalReason::UpstreamTlsFailure:
       return grpc::Status::Unavailable;
     case LocalReason::DeadlineExceeded:
     case LocalReason::UpstreamRequestTimeout:
@@ -34,6 +35,8 @@ grpc::Status grpcStatusFor(LocalReason reason, int httpStatus) {
     case LocalReason::RequestBodyTooLarge:
     case LocalReason::RateLimited:
       return grpc::Status::ResourceExhausted;
+    case LocalReason::RbacDenied:
+      return grpc::Status::PermissionDenied;
     default:
       return grpc::statusFromHttp(httpStatus);
   }
@@ -120,7 +123,8 @@ void Http2Exchange::onRequestHeaders(std::span<const http::HeaderField> fields, 
       question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
 
   routing::RequestView view{method, authority, path, query, headers};
-  route_ = decideRoute(session_.worker(), *config_, listener_, view, session_.peerIp());
+  route_ = decideRoute(session_.worker(), *config_, listener_, view, session_.peerIp(),
+                       session_.peerIdentity());
   stats_ = route_.stats;
   if (route_.rule != nullptr && !route_.rule->redirect) {
     requestBodyLimit_ =
@@ -182,6 +186,7 @@ void Http2Exchange::startUpstream(std::span<const http::HeaderField> headers,
   RewrittenTarget target = rewriteTarget(rule, path, host, rewrittenPath);
   ForwardedRequest forwarded{target.path, query, target.host, session_.peerIp(),
                              requestId_,  false, false};
+  forwarded.clientCert = session_.clientCert();
   char grpcTimeout[grpc::kMaxTimeoutChars];
   if (grpc_ && routeDeadline_) {
     const auto ms = std::chrono::milliseconds(rule.timeouts.request);

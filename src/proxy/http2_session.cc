@@ -1,5 +1,7 @@
 #include "proxy/http2_session.h"
 
+#include <fmt/format.h>
+
 #include "common/logging.h"
 #include "http/http2/pump.h"
 #include "proxy/http2_exchange.h"
@@ -45,6 +47,10 @@ Http2Session::Http2Session(Worker& worker, std::unique_ptr<Connection> down, std
         flush();
       }) {
   down_->setOwner(this);
+  if (down_->tls() && !down_->peerIdentity().empty()) {
+    clientCert_ = fmt::format("By={};URI={}", down_->tlsStream()->context()->localIdentity(),
+                              down_->peerIdentity());
+  }
   codec_ = std::make_unique<http2::Http2Connection>(
       http2::Http2Connection::Role::kServer, codecSettings(listener_->config->http.http2), *this,
       worker.stats().http2Downstream.codec, &worker.buffers());

@@ -1,5 +1,5 @@
 #pragma once
-// One downstream HTTP/2 connection (h2c with prior knowledge; ALPN h2 once TLS lands, through
+// One downstream HTTP/2 connection (h2c with prior knowledge, or ALPN h2 after mutual TLS, through
 // the same constructor: the session only sees a Connection and bytes already read from it).
 //
 // The session owns the socket and the codec and multiplexes exchanges, one per stream
@@ -58,6 +58,10 @@ class Http2Session final : public Session,
   Worker& worker() { return worker_; }
   http2::Http2Connection& codec() { return *codec_; }
   const std::string& peerIp() const { return peerIp_; }
+  /// The client's SPIFFE ID under mutual TLS, else "".
+  std::string_view peerIdentity() const { return down_ ? down_->peerIdentity() : ""; }
+  /// x-forwarded-client-cert for the requests of a mutual TLS client, else "".
+  const std::string& clientCert() const { return clientCert_; }
   void scheduleFlush() {
     if (down_) worker_.loop().callAtBatchEnd(this);
   }
@@ -74,6 +78,7 @@ class Http2Session final : public Session,
   const ListenerRuntime* listener_;
   std::string listenerName_;
   std::string peerIp_;
+  std::string clientCert_;
   std::unique_ptr<Connection> down_;
   std::unique_ptr<http2::Http2Connection> codec_;
   Buffer scratch_;

@@ -6,6 +6,9 @@
 #include "common/socket.h"
 #include "http/http2/http2_connection.h"
 #include "http/http2/pump.h"
+#include "proxy/tls_handshake.h"
+#include "proxy/worker.h"
+#include "upstream/connection_pool.h"
 
 namespace trellis::proxy {
 namespace {
@@ -100,7 +103,10 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
           clusterStats_.connectTimeouts.inc();
           fail(UpstreamFailure::ConnectTimeout);
         }),
-        idleTimer_([this] { close(); }) {
+        idleTimer_([this] { close(); }),
+        trimTimer_([this] {
+          if (streams_.empty()) socket_.releaseTlsBuffers();
+        }) {
     socket_.setOwner(this);
     socket_.holdSlot(std::move(opened.slot));
     codec_.start();
@@ -136,6 +142,7 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
     return !dead_ && !goaway_ && codec_.canOpenStream() && codec_.activeStreams() < learnedMax_;
   }
   const std::string& key() const { return key_; }
+  Connection& socket() { return socket_; }
 
   UpstreamStream* open(std::span<const http::HeaderField> fields, bool hasBody,
                        UpstreamStreamHandler& handler) {
@@ -169,16 +176,22 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
 
   void onConnectionEvent(Connection& /*connection*/, uint32_t events) override {
     if (dead_) return;
-    if (socket_.connecting()) {
+    // TLS: connecting() is already false when the handshake's end is reported.
+    if (socket_.connecting() || connectTimer_.armed()) {
       int error = 0;
       if (!socket_.finishConnect(error)) {
         if (error == 0 && !(events & (EPOLLERR | EPOLLHUP))) return;
         connectTimer_.cancel();
+        if (upstreamTlsFailed(pool_.worker_, socket_)) {
+          fail(UpstreamFailure::TlsFailure);
+          return;
+        }
         clusterStats_.connectFailures.inc();
         fail(UpstreamFailure::ConnectFailure);
         return;
       }
       connectTimer_.cancel();
+      countUpstreamHandshake(pool_.worker_, socket_);
     }
     http2::PumpResult result = http2::pumpIn(socket_, codec_);
     if (dead_) return;
@@ -258,6 +271,10 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
         close();
       } else {
         idleTimer_.arm(pool_.loop_.timers(), idleTimeoutMs_);
+        // Not at once: a connection between two requests would allocate them again.
+        if (socket_.tls()) {
+          trimTimer_.arm(pool_.loop_.timers(), upstream::ConnectionPools::kTlsTrimMs);
+        }
       }
     }
   }
@@ -317,14 +334,15 @@ class Http2UpstreamPool::Conn final : public ConnectionOwner,
   Buffer scratch_;
   Timer connectTimer_;
   Timer idleTimer_;
+  Timer trimTimer_;  // TLS: frees the record buffers of a connection idle for a while
   std::unordered_map<int32_t, Stream*> streams_;
   std::vector<Stream*> finishedHeld_;  // closed by the codec, not yet released by their handler
   bool goaway_ = false;
   bool dead_ = false;
 };
 
-Http2UpstreamPool::Http2UpstreamPool(EventLoop& loop, BufferPool& buffers, Http2ProxyStats& stats)
-    : loop_(loop), buffers_(buffers), stats_(stats) {
+Http2UpstreamPool::Http2UpstreamPool(Worker& worker, Http2ProxyStats& stats)
+    : worker_(worker), loop_(worker.loop()), buffers_(worker.buffers()), stats_(stats) {
   // Windows come from each cluster's connectionPool.http2; responses may carry large heads.
   settings_.maxConcurrentStreams = 1000;
   settings_.maxHeaderListSize = 256 * 1024;
@@ -351,7 +369,15 @@ UpstreamStream* Http2UpstreamPool::open(upstream::ClusterRuntime& cluster, int e
     return nullptr;
   }
   auto learned = learnedMaxStreams_.try_emplace(key, kAssumedMaxStreams).first;
-  conns.push_back(std::make_unique<Conn>(*this, key, cluster, std::move(opened), learned->second));
+  auto conn = std::make_unique<Conn>(*this, key, cluster, std::move(opened), learned->second);
+  if (!secureUpstream(worker_, cluster, endpoint, conn->socket(),
+                      config::UpstreamProtocol::Http2)) {
+    if (conns.empty()) byEndpoint_.erase(key);
+    loop_.deferDestroy(std::move(conn));
+    failure = UpstreamFailure::TlsFailure;
+    return nullptr;
+  }
+  conns.push_back(std::move(conn));
   return conns.back()->open(fields, hasBody, handler);
 }
 

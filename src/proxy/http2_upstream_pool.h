@@ -21,16 +21,19 @@
 
 namespace trellis::proxy {
 
+class Worker;
+
 class Http2UpstreamPool {
  public:
-  Http2UpstreamPool(EventLoop& loop, BufferPool& buffers, Http2ProxyStats& stats);
+  /// `worker` owns the pool: its loop, buffers, TLS contexts and session cache are used.
+  Http2UpstreamPool(Worker& worker, Http2ProxyStats& stats);
   ~Http2UpstreamPool();
   Http2UpstreamPool(const Http2UpstreamPool&) = delete;
   Http2UpstreamPool& operator=(const Http2UpstreamPool&) = delete;
 
   /// Opens a stream to `endpoint` of `cluster` with the request head `fields` (pseudo-headers
   /// first). Returns null when no connection could even be started (`failure` says why:
-  /// ConnectFailure or Overflow); later failures reach `handler`. An endpoint with no
+  /// ConnectFailure, Overflow or TlsFailure); later failures reach `handler`. An endpoint with no
   /// connection on this worker may open one over maxConnections (Envoy's rule: a multiplexed
   /// connection is never idle under load, so nothing else would make room).
   UpstreamStream* open(upstream::ClusterRuntime& cluster, int endpoint,
@@ -52,6 +55,7 @@ class Http2UpstreamPool {
   friend class Conn;
   void remove(Conn* conn);
 
+  Worker& worker_;
   EventLoop& loop_;
   BufferPool& buffers_;
   Http2ProxyStats& stats_;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include <fmt/format.h>
+
 #include "common/logging.h"
 #include "http/protocol_detection.h"
 #include "proxy/connection_gate.h"
@@ -12,6 +14,7 @@
 #include "proxy/mirror_session.h"
 #include "proxy/retry_stream.h"
 #include "proxy/route_decision.h"
+#include "proxy/tls_handshake.h"
 #include "routing/route_table.h"
 #include "upstream/lb/load_balancer.h"
 
@@ -44,6 +47,11 @@ HttpSession::HttpSession(Worker& worker, std::unique_ptr<Connection> down,
       }),
       streamIdle_([this] { onStreamIdle(); }) {
   down_->setOwner(this);
+  if (down_->tls() && !down_->peerIdentity().empty()) {
+    // Once per connection: every request it carries names the same two identities.
+    clientCert_ = fmt::format("By={};URI={}", down_->tlsStream()->context()->localIdentity(),
+                              down_->peerIdentity());
+  }
   upstreamHead_.setPool(&worker.buffers());
   h2RequestPending_.setPool(&worker.buffers());
   downstreamHead_.setPool(&worker.buffers());
@@ -258,7 +266,7 @@ bool HttpSession::startRequest() {
 
   routing::RequestView view{request_.method, request_.host, request_.path, request_.query,
                             request_.headers};
-  route_ = decideRoute(worker_, *exchangeConfig_, *listener_, view, peerIp_);
+  route_ = decideRoute(worker_, *exchangeConfig_, *listener_, view, peerIp_, down_->peerIdentity());
   RouteDecision& route = route_;
   requestStats_ = route.stats;
   if (route_.rule != nullptr && !route_.rule->redirect) {
@@ -293,6 +301,7 @@ bool HttpSession::startRequest() {
                              requestId_,
                              upgradeRequested_,
                              requestFraming_ == http::BodyFraming::Chunked};
+  forwarded.clientCert = clientCert_;
   upstreamHead_.clear();
   writeUpstreamRequestHead(upstreamHead_, request_,
                            route_.rule->requestHeaders ? &*route_.rule->requestHeaders : nullptr,
@@ -384,26 +393,37 @@ bool HttpSession::connectUpstream() {
   }
   up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), opened.fd, true);
   up_->holdSlot(std::move(opened.slot));
+  if (!secureUpstream(worker_, *route_.cluster, route_.endpoint, *up_,
+                      config::UpstreamProtocol::Http1)) {
+    reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
+    localReply(503, LocalReason::UpstreamTlsFailure, {}, !requestDone_);
+    return false;
+  }
   up_->setOwner(this);
   connectTimer_.arm(worker_.loop().timers(), route_.cluster->config.connectTimeout.count());
   return true;
 }
 
 void HttpSession::onUpstreamEvent(uint32_t events) {
-  if (up_->connecting()) {
+  // TLS: connecting() is already false when the handshake's end is reported.
+  if (up_->connecting() || connectTimer_.armed()) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int error = 0;
     if (!up_->finishConnect(error)) {
       if (error == 0) return;  // still connecting
       connectTimer_.cancel();
-      route_.cluster->stats.connectFailures.inc();
+      const bool tlsFailed = upstreamTlsFailed(worker_, *up_);
+      if (!tlsFailed) route_.cluster->stats.connectFailures.inc();
       reportOutcome(worker_, *route_.cluster, route_.endpoint, 0);
       releaseUpstream(false);
-      localReply(503, LocalReason::UpstreamConnectFailure, {}, !requestDone_);
+      localReply(503,
+                 tlsFailed ? LocalReason::UpstreamTlsFailure : LocalReason::UpstreamConnectFailure,
+                 {}, !requestDone_);
       resumePipelined();
       return;
     }
     connectTimer_.cancel();
+    countUpstreamHandshake(worker_, *up_);
   }
   if (events & EPOLLOUT) {
     // The upstream took buffered request bytes: resume the client side.

@@ -98,6 +98,7 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   const ListenerRuntime* listener_;
   std::string listenerName_;
   std::string peerIp_;
+  std::string clientCert_;  // x-forwarded-client-cert for mutual TLS clients, else empty
   std::unique_ptr<Connection> down_;
   std::unique_ptr<Connection> up_;
   State state_ = State::ReadingHead;

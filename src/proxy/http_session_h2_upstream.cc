@@ -26,6 +26,7 @@ bool HttpSession::startStreamUpstream(const RuleRuntime& runtime, std::string_vi
   const bool http2 = route_.cluster->config.protocol == config::UpstreamProtocol::Http2;
   const bool chunked = requestFraming_ == http::BodyFraming::Chunked;
   ForwardedRequest forwarded{path, request_.query, host, peerIp_, requestId_, false, chunked};
+  forwarded.clientCert = clientCert_;
   AttemptRequest attempt;
   if (http2) {
     buildUpstreamRequestFields(h2Fields_, request_.method, request_.headers, &request_, modifier,

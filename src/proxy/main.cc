@@ -97,6 +97,48 @@ std::string buildWorkloadIdentity(const IdentityFlags& flags, const XdsFlags& xd
   return {};
 }
 
+/// --tls-cert-file, --tls-key-file, --trust-bundle-file: a file-based identity for mutual TLS.
+struct TlsFileFlags {
+  std::string certFile;
+  std::string keyFile;
+  std::string bundleFile;
+
+  bool anySet() const { return !certFile.empty() || !keyFile.empty() || !bundleFile.empty(); }
+};
+
+/// Reads the three files into `out`; returns "" or the first error, naming the flag and file.
+std::string readTlsFiles(const TlsFileFlags& flags, bool caAddress,
+                         trellis::proxy::ProxyOptions::TlsFiles& out) {
+  const std::pair<const char*, const std::string*> all[] = {
+      {"--tls-cert-file", &flags.certFile},
+      {"--tls-key-file", &flags.keyFile},
+      {"--trust-bundle-file", &flags.bundleFile}};
+  for (const auto& [flag, path] : all) {
+    if (path->empty()) {
+      return std::string("--tls-cert-file, --tls-key-file and --trust-bundle-file go together: ") +
+             flag + " is missing";
+    }
+  }
+  if (caAddress) {
+    return "--tls-cert-file and --ca-address exclude each other: the certificate comes either "
+           "from files or from trellisd";
+  }
+  std::string* contents[] = {&out.chainPem, &out.keyPem, &out.bundlePem};
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& [flag, path] = all[i];
+    std::ifstream file(*path);
+    if (!file) return std::string(flag) + " " + *path + ": " + std::strerror(errno);
+    std::stringstream text;
+    text << file.rdbuf();
+    *contents[i] = text.str();
+    if (contents[i]->empty()) return std::string(flag) + " " + *path + " is empty";
+  }
+  out.certFile = flags.certFile;
+  out.keyFile = flags.keyFile;
+  out.bundleFile = flags.bundleFile;
+  return {};
+}
+
 std::string defaultInstance() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
@@ -174,6 +216,15 @@ int main(int argc, char** argv) try {
                  "Trust domain of the SPIFFE ID (default trellis.local)");
   app.add_option("--service-account", identity.serviceAccount,
                  "Service account of the SPIFFE ID (default: the --service name)");
+  TlsFileFlags tlsFiles;
+  app.add_option("--tls-cert-file", tlsFiles.certFile,
+                 "Mutual TLS from files: this proxy's certificate chain (PEM, leaf first, with "
+                 "a SPIFFE ID); with --tls-key-file and --trust-bundle-file");
+  app.add_option("--tls-key-file", tlsFiles.keyFile,
+                 "Mutual TLS from files: the certificate's private key (PEM)");
+  app.add_option("--trust-bundle-file", tlsFiles.bundleFile,
+                 "Mutual TLS from files: the CA certificates that peers' certificates must "
+                 "chain to (PEM)");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(logLevel));
 
@@ -221,6 +272,15 @@ int main(int argc, char** argv) try {
       return 2;
     }
     options.identity = std::move(identityOptions);
+  }
+  if (tlsFiles.anySet()) {
+    trellis::proxy::ProxyOptions::TlsFiles files;
+    if (std::string error = readTlsFiles(tlsFiles, !identity.caAddress.empty(), files);
+        !error.empty()) {
+      std::cerr << "trellis-proxy: " << error << "\n";
+      return 2;
+    }
+    options.tlsFiles = std::move(files);
   }
   // A proxy holds two descriptors per proxied connection: use all the process may have.
   rlimit files;

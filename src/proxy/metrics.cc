@@ -130,6 +130,41 @@ void addHttp2(Exposition& e, const char* direction, const Http2ProxyStats& s) {
   byCode("trellis_http2_goaway_total", goawayHelp, "received", c.goawaysReceived);
 }
 
+void addTls(Exposition& e, const TlsStats& s) {
+  const char* handshakes = "trellis_tls_handshakes_total";
+  const char* handshakesHelp = "Completed mutual TLS handshakes by side and session resumption.";
+  struct Side {
+    const char* name;
+    const Counter& total;
+    const Counter& resumed;
+    const std::array<Counter, static_cast<size_t>(TlsFailure::kCount)>& failures;
+  };
+  const Side sides[] = {
+      {"downstream", s.downstreamHandshakes, s.downstreamResumed, s.downstreamFailures},
+      {"upstream", s.upstreamHandshakes, s.upstreamResumed, s.upstreamFailures},
+  };
+  for (const Side& side : sides) {
+    const std::string l = label("side", side.name);
+    const uint64_t resumed = side.resumed.value();
+    const uint64_t total = side.total.value();
+    e.add(handshakes, "counter", handshakesHelp, l + "," + label("resumed", "false"),
+          static_cast<double>(total >= resumed ? total - resumed : 0));
+    e.add(handshakes, "counter", handshakesHelp, l + "," + label("resumed", "true"),
+          static_cast<double>(resumed));
+    for (size_t i = 0; i < side.failures.size(); ++i) {
+      const uint64_t v = side.failures[i].value();
+      if (v == 0) continue;
+      e.add("trellis_tls_handshake_failures_total", "counter",
+            "Refused or failed mutual TLS handshakes by side and reason.",
+            l + "," + label("reason", std::string(tlsFailureName(static_cast<TlsFailure>(i)))),
+            static_cast<double>(v));
+    }
+  }
+  e.add("trellis_downstream_plaintext_connections_total", "counter",
+        "Plaintext connections accepted by PERMISSIVE listeners (0 for a while: STRICT is safe).",
+        "", static_cast<double>(s.downstreamPlaintext.value()));
+}
+
 }  // namespace
 
 std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
@@ -279,6 +314,23 @@ std::string renderPrometheus(const std::vector<const WorkerStats*>& shards,
     });
     addHttp2(e, "downstream", shard->http2Downstream);
     addHttp2(e, "upstream", shard->http2Upstream);
+    addTls(e, shard->tls);
+    shard->visitAuthz([&](const auto& authz) {
+      for (const auto& [key, s] : authz) {
+        const std::string l = label("listener", key.first) + "," + label("policy", key.second);
+        if (uint64_t v = s->denied.value(); v != 0) {
+          e.add("trellis_authz_denied_total", "counter",
+                "Requests and TCP connections denied by AuthorizationPolicies, by the deciding "
+                "DENY policy (no_allow_policy_matched: ALLOW policies apply, none matched).",
+                l, static_cast<double>(v));
+        }
+        if (uint64_t v = s->audited.value(); v != 0) {
+          e.add("trellis_authz_audited_total", "counter",
+                "Requests and TCP connections matched by an AUDIT AuthorizationPolicy.", l,
+                static_cast<double>(v));
+        }
+      }
+    });
   }
   e.add("trellis_config_version", "gauge", "Version of the running configuration.", "",
         static_cast<double>(process.configVersion));

@@ -1,5 +1,7 @@
 #include "proxy/mirror_session.h"
 
+#include "proxy/tls_handshake.h"
+
 namespace trellis::proxy {
 namespace {
 constexpr uint64_t kMirrorTimeoutMs = 10000;
@@ -37,6 +39,12 @@ void MirrorSession::begin() {
     }
     connection_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), opened.fd, true);
     connection_->holdSlot(std::move(opened.slot));
+    connectPending_ = true;
+    if (!secureUpstream(worker_, cluster_, endpoint_, *connection_,
+                        config::UpstreamProtocol::Http1)) {
+      finish(false);
+      return;
+    }
   }
   connection_->setOwner(this);
   timeout_.arm(worker_.loop().timers(), kMirrorTimeoutMs);
@@ -45,15 +53,18 @@ void MirrorSession::begin() {
 
 void MirrorSession::onConnectionEvent(Connection&, uint32_t events) {
   if (finished_) return;
-  if (connection_->connecting()) {
+  // TLS: connecting() is already false when the handshake's end is reported.
+  if (connection_->connecting() || connectPending_) {
     int error = 0;
     if (!connection_->finishConnect(error)) {
       if (error != 0) {
-        cluster_.stats.connectFailures.inc();
+        if (!upstreamTlsFailed(worker_, *connection_)) cluster_.stats.connectFailures.inc();
         finish(false);
       }
       return;
     }
+    connectPending_ = false;
+    countUpstreamHandshake(worker_, *connection_);
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readResponse();
 }

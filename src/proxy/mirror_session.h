@@ -37,6 +37,7 @@ class MirrorSession final : public Session, public ConnectionOwner {
   Timer timeout_;
   http::ResponseHead response_;
   http::ChunkedFramer chunks_;
+  bool connectPending_ = false;  // a new connection whose connect (and handshake) was not seen
   bool headDone_ = false;
   uint64_t remaining_ = 0;
   bool finished_ = false;

@@ -22,6 +22,8 @@ ProtocolSniffer::~ProtocolSniffer() = default;
 void ProtocolSniffer::begin() {
   const auto& listener = *worker_.config()->listeners[listenerIndex_].config;
   timer_.arm(worker_.loop().timers(), static_cast<uint64_t>(listener.detectTimeout.count()));
+  // Bytes read before (a PERMISSIVE listener's first-byte look) announce nothing again.
+  if (!down_->in().empty() && classify()) return;
   onConnectionEvent(*down_, EPOLLIN);
 }
 
@@ -43,22 +45,26 @@ void ProtocolSniffer::onConnectionEvent(Connection& /*connection*/, uint32_t /*e
       }
       return;
     }
-    const Buffer& in = down_->in();
-    switch (http::detectProtocol(in.view())) {
-      case http::DetectedProtocol::NeedMoreData:
-        continue;
-      case http::DetectedProtocol::Http1:
-        handOff(Target::Http1);
-        return;
-      case http::DetectedProtocol::Http2:
-        handOff(Target::Http2);
-        return;
-      case http::DetectedProtocol::Tls:
-      case http::DetectedProtocol::Opaque:
-        handOff(Target::Tcp);
-        return;
-    }
+    if (classify()) return;
   }
+}
+
+bool ProtocolSniffer::classify() {
+  switch (http::detectProtocol(down_->in().view())) {
+    case http::DetectedProtocol::NeedMoreData:
+      return false;
+    case http::DetectedProtocol::Http1:
+      handOff(Target::Http1);
+      return true;
+    case http::DetectedProtocol::Http2:
+      handOff(Target::Http2);
+      return true;
+    case http::DetectedProtocol::Tls:
+    case http::DetectedProtocol::Opaque:
+      handOff(Target::Tcp);
+      return true;
+  }
+  return false;
 }
 
 void ProtocolSniffer::handOff(Target target) {

@@ -25,6 +25,8 @@ class ProtocolSniffer final : public Session, public ConnectionOwner {
 
  private:
   enum class Target : unsigned char { Http1, Http2, Tcp };
+  /// Hands off once the buffered bytes tell the protocol; false while they do not yet.
+  bool classify();
   void handOff(Target target);
   void close();
 

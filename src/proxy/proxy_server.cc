@@ -10,6 +10,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <utility>
 
 #include "common/logging.h"
 #include "config/dump.h"
@@ -96,6 +97,20 @@ int ProxyServer::run() {
   ::signal(SIGPIPE, SIG_IGN);
   signals_ = std::make_unique<Signals>(*this);
 
+  if (options_.tlsFiles) {
+    const ProxyOptions::TlsFiles& files = *options_.tlsFiles;
+    tlsChainPem_ = files.chainPem;
+    tlsKeyPem_ = files.keyPem;
+    tlsBundlePem_ = files.bundlePem;
+    std::string error;
+    if (!buildMeshTls(meshTls_, error)) {
+      std::cerr << "trellis-proxy: mutual TLS from --tls-cert-file " << files.certFile
+                << ", --tls-key-file " << files.keyFile << ", --trust-bundle-file "
+                << files.bundleFile << ": " << error << "\n";
+      return 2;
+    }
+    log::info("mutual TLS as {} (certificate {})", meshTls_->identity, files.certFile);
+  }
   if (identity_ != nullptr) {
     // Nothing is served before the first certificate: onCredentials() starts serving. The
     // loop runs meanwhile, so that SIGTERM still stops a proxy waiting for trellisd.
@@ -113,11 +128,27 @@ int ProxyServer::run() {
 }
 
 void ProxyServer::onCredentials(const std::shared_ptr<const identity::Credentials>& credentials) {
-  // The credentials themselves are read through identity_->current(); the TLS contexts that
-  // will use them (mutual TLS) hook in here.
   log::debug("workload identity {}: certificate {} in use until {}", credentials->identity,
              credentials->serialHex, credentials->notAfter);
-  if (serving_ || draining_) return;
+  tlsChainPem_ = credentials->chainPem;
+  tlsKeyPem_ = credentials->keyPem;
+  tlsBundlePem_ = credentials->bundlePem;
+  std::shared_ptr<const MeshTls> mesh;
+  std::string error;
+  if (buildMeshTls(mesh, error)) {
+    meshTls_ = std::move(mesh);
+  } else {
+    // The identity agent checked the chain against its bundle; this is a context-level refusal
+    // (e.g. an unusable override bundle). The previous contexts stay in use.
+    log::error("workload identity {}: certificate {} not usable for mutual TLS: {}",
+               credentials->identity, credentials->serialHex, error);
+  }
+  if (draining_) return;
+  if (serving_) {
+    // A renewal: new connections present the new certificate, open ones keep theirs.
+    pushMeshTls();
+    return;
+  }
   if (int code = startServing(); code != 0) {
     exitCode_ = code;
     for (auto& worker : workers_) worker->stop();
@@ -131,7 +162,7 @@ int ProxyServer::startServing() {
     // No listeners until the control plane's first configuration is applied (/ready says 503).
     auto empty = std::make_shared<config::Snapshot>();
     empty->source = "xds " + options_.xdsServer;
-    active_ = std::make_shared<const ActiveConfig>(std::move(empty), &sharedState_);
+    active_ = makeActive(std::move(empty));
   } else {
     auto loaded = xds::loadFileViaXds(options_.configPath);
     for (const auto& warning : loaded.warnings) log::warn("{}", warning.toString());
@@ -141,7 +172,11 @@ int ProxyServer::startServing() {
     }
     auto snapshot = std::make_shared<config::Snapshot>(*loaded.snapshot);
     snapshot->version = 1;
-    active_ = std::make_shared<const ActiveConfig>(std::move(snapshot), &sharedState_);
+    if (std::string error = checkMtls(*snapshot); !error.empty()) {
+      log::error("{}", error);
+      return 1;
+    }
+    active_ = makeActive(std::move(snapshot));
     process_.configVersion = 1;
   }
 
@@ -195,6 +230,12 @@ int ProxyServer::startServing() {
     xds::client::AdsClientOptions xdsOptions;
     xdsOptions.server = options_.xdsServer;
     xdsOptions.node = options_.node;
+    if (options_.identity) {
+      // Callers learn from trellisd that this instance speaks mutual TLS, and as whom; the
+      // trust bundle comes by SDS.
+      xdsOptions.node.serviceAccount = options_.identity->id.serviceAccount();
+      xdsOptions.trustBundle = true;
+    }
     xds_ = std::make_unique<xds::client::AdsClient>(
         loop_, std::move(xdsOptions),
         [this](const xds::Resources& resources) { return applyXds(resources); });
@@ -223,6 +264,12 @@ std::string ProxyServer::reload() {
     return errors;
   }
   for (const auto& warning : loaded.warnings) log::warn("{}", warning.toString());
+  if (std::string error = checkMtls(*loaded.snapshot); !error.empty()) {
+    log::error("reload rejected, keeping version {}: {}", process_.configVersion, error);
+    process_.reloadsFailed++;
+    process_.lastReloadOk = false;
+    return error + "\n";
+  }
   activate(std::make_shared<config::Snapshot>(*loaded.snapshot));
   return {};
 }
@@ -234,6 +281,27 @@ std::string ProxyServer::applyXds(const xds::Resources& resources) {
     process_.lastReloadOk = false;
     return decoded.error.empty() ? "the configuration could not be decoded" : decoded.error;
   }
+  // The trust bundle (SDS "ROOTCA") replaces the one that came with the certificate, so a root
+  // rotation reaches this proxy with no new certificate.
+  for (const auto& secret : resources.secrets) {
+    std::string error;
+    auto bundle = xds::decodeTrustBundle(secret, error);
+    if (!bundle) {
+      error = !error.empty() ? error : "the trust bundle could not be decoded";
+    } else if (*bundle != trustBundleOverride_) {
+      error = setTrustBundleOverride(*bundle);
+    }
+    if (!error.empty()) {
+      process_.reloadsFailed++;
+      process_.lastReloadOk = false;
+      return error;
+    }
+  }
+  if (std::string error = checkMtls(*decoded.snapshot); !error.empty()) {
+    process_.reloadsFailed++;
+    process_.lastReloadOk = false;
+    return error;
+  }
   decoded.snapshot->source = "xds " + options_.xdsServer;
   activate(std::move(decoded.snapshot));
   xdsApplied_ = true;
@@ -244,13 +312,73 @@ void ProxyServer::activate(std::shared_ptr<config::Snapshot> snapshot) {
   // The same atomic swap for a file reload and an xDS update: requests in flight finish on the
   // snapshot they started with, connections are kept.
   snapshot->version = ++process_.configVersion;
-  active_ = std::make_shared<const ActiveConfig>(std::move(snapshot), &sharedState_);
+  active_ = makeActive(std::move(snapshot));
   for (auto& worker : workers_) worker->applyConfig(active_);
   health_.update(resilience::HealthChecker::targetsOf(*active_));
   process_.reloadsSucceeded++;
   process_.lastReloadOk = true;
   log::info("configuration version {} applied ({} listeners, {} clusters)", process_.configVersion,
             active_->snapshot->listeners.size(), active_->snapshot->clusters.size());
+}
+
+std::shared_ptr<const ActiveConfig> ProxyServer::makeActive(
+    std::shared_ptr<const config::Snapshot> snapshot) {
+  auto active = std::make_shared<ActiveConfig>(std::move(snapshot), &sharedState_);
+  active->meshTls = meshTls_;
+  return active;
+}
+
+bool ProxyServer::buildMeshTls(std::shared_ptr<const MeshTls>& out, std::string& error) const {
+  if (tlsChainPem_.empty()) {
+    out = nullptr;
+    return true;
+  }
+  const std::string& bundle = trustBundleOverride_.empty() ? tlsBundlePem_ : trustBundleOverride_;
+  out = MeshTls::build(tlsChainPem_, tlsKeyPem_, bundle, &error);
+  return out != nullptr;
+}
+
+void ProxyServer::pushMeshTls() {
+  if (active_ == nullptr || workers_.empty() || active_->meshTls == meshTls_) return;
+  // The same snapshot (no new configuration version): only the contexts change.
+  active_ = makeActive(active_->snapshot);
+  for (auto& worker : workers_) worker->applyConfig(active_);
+  health_.update(resilience::HealthChecker::targetsOf(*active_));  // probes of mesh endpoints
+  log::info("mutual TLS: new connections present {}", meshTls_->identity);
+}
+
+std::string ProxyServer::setTrustBundleOverride(std::string pem) {
+  std::string previous = std::exchange(trustBundleOverride_, std::move(pem));
+  std::shared_ptr<const MeshTls> mesh;
+  std::string error;
+  if (!buildMeshTls(mesh, error)) {
+    trustBundleOverride_ = std::move(previous);
+    return "trust bundle: " + error;
+  }
+  // Without a certificate yet the bundle waits for it; a proxy without any identity keeps it.
+  if (mesh == nullptr) return {};
+  meshTls_ = std::move(mesh);
+  if (serving_ && !draining_) pushMeshTls();
+  return {};
+}
+
+std::string ProxyServer::checkMtls(const config::Snapshot& snapshot) {
+  if (meshTls_ != nullptr) return {};
+  for (const config::Listener& listener : snapshot.listeners) {
+    if (listener.mtls == config::MtlsMode::Strict) {
+      return "listener " + listener.name +
+             " is STRICT (mutual TLS only) but this proxy has no certificate: start it with "
+             "--ca-address or --tls-cert-file, --tls-key-file and --trust-bundle-file";
+    }
+    if (listener.mtls == config::MtlsMode::Permissive && !warnedPlaintextOnly_) {
+      warnedPlaintextOnly_ = true;
+      log::warn(
+          "listener {} is PERMISSIVE but this proxy has no certificate: it serves "
+          "plaintext only",
+          listener.name);
+    }
+  }
+  return {};
 }
 
 void ProxyServer::shutdown() {

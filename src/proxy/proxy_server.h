@@ -39,6 +39,17 @@ struct ProxyOptions {
   /// Workload identity from trellisd's CA (docs/identity.md): when set, the first certificate
   /// is obtained before anything is served, then renewed at half of each lifetime.
   std::optional<identity::IdentityOptions> identity;
+  /// A file-based identity for mutual TLS instead (--tls-cert-file, --tls-key-file,
+  /// --trust-bundle-file): the files' PEM contents, read once at start, and their paths.
+  struct TlsFiles {
+    std::string certFile;
+    std::string keyFile;
+    std::string bundleFile;
+    std::string chainPem;
+    std::string keyPem;
+    std::string bundlePem;
+  };
+  std::optional<TlsFiles> tlsFiles;
 };
 
 class ProxyServer {
@@ -47,6 +58,10 @@ class ProxyServer {
   ~ProxyServer();
   /// Runs until SIGTERM/SIGINT and a drain; returns the process exit code.
   int run();
+  /// Main loop: trusts `pem` (the control plane's SDS ROOTCA bundle) instead of the bundle
+  /// that came with the certificate; "" goes back to that one. New connections use it at once,
+  /// open ones keep their contexts. Returns "" or why the bundle is unusable (nothing changes).
+  std::string setTrustBundleOverride(std::string pem);
 
  private:
   class Signals;
@@ -54,6 +69,15 @@ class ProxyServer {
   /// returns 0 or the exit code of a failed start.
   int startServing();
   void onCredentials(const std::shared_ptr<const identity::Credentials>& credentials);
+  /// Builds the mutual TLS contexts from the current PEMs (and the bundle override) into
+  /// `out`; null without a certificate. False and `error` when they are unusable.
+  bool buildMeshTls(std::shared_ptr<const MeshTls>& out, std::string& error) const;
+  /// Hands the workers a new ActiveConfig on the same snapshot with the current meshTls_.
+  void pushMeshTls();
+  /// The ActiveConfig for `snapshot`, with this proxy's TLS contexts.
+  std::shared_ptr<const ActiveConfig> makeActive(std::shared_ptr<const config::Snapshot> snapshot);
+  /// "" or why `snapshot` cannot be served: a STRICT listener without a certificate.
+  std::string checkMtls(const config::Snapshot& snapshot);
   AdminResponse certs() const;
   /// Loads the file and swaps it in; returns an empty string or the errors.
   std::string reload();
@@ -82,6 +106,14 @@ class ProxyServer {
   bool serving_ = false;     // startServing() ran (with an identity: after the first certificate)
   int exitCode_ = 0;
   std::unique_ptr<identity::WorkloadIdentity> identity_;
+  // Mutual TLS: the certificate's PEMs (static files, or the workload identity's latest), an
+  // SDS trust bundle that replaces theirs, and the contexts built from them.
+  std::string tlsChainPem_;
+  std::string tlsKeyPem_;
+  std::string tlsBundlePem_;
+  std::string trustBundleOverride_;
+  std::shared_ptr<const MeshTls> meshTls_;
+  bool warnedPlaintextOnly_ = false;  // PERMISSIVE without a certificate: logged once
   // Last: destroyed first, while everything its ApplyFn touches still exists.
   std::unique_ptr<xds::client::AdsClient> xds_;
 };

@@ -42,7 +42,35 @@ std::string_view localReasonName(LocalReason reason) {
       return "fault_abort";
     case LocalReason::StreamIdleTimeout:
       return "stream_idle_timeout";
+    case LocalReason::RbacDenied:
+      return "rbac_denied";
+    case LocalReason::UpstreamTlsFailure:
+      return "upstream_tls_failure";
     case LocalReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+std::string_view tlsFailureName(TlsFailure failure) {
+  switch (failure) {
+    case TlsFailure::PlaintextRefused:
+      return "plaintext_refused";
+    case TlsFailure::Protocol:
+      return "protocol";
+    case TlsFailure::NoPeerCertificate:
+      return "no_peer_certificate";
+    case TlsFailure::UntrustedCertificate:
+      return "untrusted_certificate";
+    case TlsFailure::ExpiredCertificate:
+      return "expired_certificate";
+    case TlsFailure::WrongIdentity:
+      return "wrong_identity";
+    case TlsFailure::Timeout:
+      return "timeout";
+    case TlsFailure::ConnectionClosed:
+      return "connection_closed";
+    case TlsFailure::kCount:
       break;
   }
   return "unknown";
@@ -66,6 +94,13 @@ upstream::ClusterStats& WorkerStats::cluster(const std::string& name) {
   std::lock_guard lock(mutex_);
   auto& slot = clusters_[name];
   if (!slot) slot = std::make_unique<upstream::ClusterStats>();
+  return *slot;
+}
+
+AuthzStats& WorkerStats::authz(const std::string& listener, const std::string& policy) {
+  std::lock_guard lock(mutex_);
+  auto& slot = authz_[{listener, policy}];
+  if (!slot) slot = std::make_unique<AuthzStats>();
   return *slot;
 }
 

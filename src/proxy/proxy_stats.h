@@ -8,7 +8,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <tuple>
+#include <utility>
 
 #include "common/stats.h"
 #include "http/grpc.h"
@@ -39,6 +41,8 @@ enum class LocalReason : uint8_t {
   RateLimited,             // a local rate limit (429)
   FaultAbort,              // fault injection aborted the request
   StreamIdleTimeout,       // no bytes either way for the stream idle timeout (504)
+  RbacDenied,              // an AuthorizationPolicy denied the request (403)
+  UpstreamTlsFailure,      // the mutual TLS handshake with the upstream proxy failed (503)
   kCount
 };
 std::string_view localReasonName(LocalReason reason);
@@ -78,6 +82,42 @@ struct ListenerStats {
   std::array<Counter, static_cast<size_t>(LocalReason::kCount)> localReplies;
 };
 
+/// Why a TLS handshake failed (label `reason` of trellis_tls_handshake_failures_total).
+enum class TlsFailure : uint8_t {
+  PlaintextRefused,      // STRICT listener: the client spoke plaintext
+  Protocol,              // not TLS 1.3, no common ALPN, a malformed record
+  NoPeerCertificate,     // the client sent no certificate
+  UntrustedCertificate,  // not signed by the trust bundle
+  ExpiredCertificate,    // expired or not yet valid
+  WrongIdentity,         // a trusted certificate with another SPIFFE ID than expected
+  Timeout,               // not finished within the listener's tlsHandshakeTimeout
+  ConnectionClosed,      // the peer closed or reset during the handshake
+  kCount
+};
+std::string_view tlsFailureName(TlsFailure failure);
+
+/// Mutual TLS between proxies; downstream = this proxy as server, upstream = as client.
+struct TlsStats {
+  Counter downstreamHandshakes;  // completed
+  Counter downstreamResumed;     // of which resumed a session
+  Counter upstreamHandshakes;
+  Counter upstreamResumed;
+  std::array<Counter, static_cast<size_t>(TlsFailure::kCount)> downstreamFailures;
+  std::array<Counter, static_cast<size_t>(TlsFailure::kCount)> upstreamFailures;
+  /// PERMISSIVE listeners: plaintext connections accepted. Staying at 0 says STRICT is safe.
+  Counter downstreamPlaintext;
+};
+
+/// AuthorizationPolicy decisions, by (listener, policy): the DENY policy that denied (or
+/// kNoAllowMatched when ALLOW policies apply and none matched), and the AUDIT policies that
+/// matched.
+struct AuthzStats {
+  Counter denied;
+  Counter audited;
+};
+/// The `policy` label of denials that no single policy decided.
+inline constexpr std::string_view kNoAllowMatched = "no_allow_policy_matched";
+
 class WorkerStats {
  public:
   using RequestKey = std::tuple<std::string, std::string, std::string>;  // listener,route,cluster
@@ -85,9 +125,11 @@ class WorkerStats {
   RequestStats& request(const RequestKey& key);
   ListenerStats& listener(const std::string& name);
   upstream::ClusterStats& cluster(const std::string& name);
+  AuthzStats& authz(const std::string& listener, const std::string& policy);
 
   Http2ProxyStats http2Downstream;
   Http2ProxyStats http2Upstream;
+  TlsStats tls;
 
   /// Visits every family under the lock (admin thread).
   template <typename F>
@@ -95,12 +137,19 @@ class WorkerStats {
     std::lock_guard lock(mutex_);
     f(requests_, listeners_, clusters_);
   }
+  /// Visits the authorization family, by (listener, policy), under the lock (admin thread).
+  template <typename F>
+  void visitAuthz(F&& f) const {
+    std::lock_guard lock(mutex_);
+    f(authz_);
+  }
 
  private:
   mutable std::mutex mutex_;
   std::map<RequestKey, std::unique_ptr<RequestStats>> requests_;
   std::map<std::string, std::unique_ptr<ListenerStats>> listeners_;
   std::map<std::string, std::unique_ptr<upstream::ClusterStats>> clusters_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<AuthzStats>> authz_;
 };
 
 }  // namespace trellis::proxy

@@ -24,6 +24,7 @@ resilience::AttemptFailure attemptFailureOf(UpstreamFailure failure) {
     case UpstreamFailure::ConnectFailure:
     case UpstreamFailure::Overflow:
     case UpstreamFailure::NoEndpoint:
+    case UpstreamFailure::TlsFailure:  // as Envoy: a failed handshake is a failed connect
       return resilience::AttemptFailure::ConnectFailure;
     case UpstreamFailure::ConnectTimeout:
       return resilience::AttemptFailure::ConnectTimeout;

@@ -1,7 +1,10 @@
 #include "proxy/route_decision.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
+#include "common/logging.h"
 #include "proxy/head_writer.h"
 #include "resilience/outlier_detector.h"
 #include "upstream/lb/load_balancer.h"
@@ -84,12 +87,121 @@ bool rateLimited(resilience::RateLimiter* limiter, const routing::RequestView& r
   return true;
 }
 
+// A value of an `authz ...` log line: as it is when it is a plain token, "-" when empty, else
+// quoted with escapes, so that whatever a client sends the line stays one key=value line.
+std::string logValue(std::string_view text) {
+  constexpr size_t kMaxShown = 256;
+  if (text.empty()) return "-";
+  auto plain = [](char c) { return c > 0x20 && c < 0x7f && c != '"' && c != '\\'; };
+  if (text.size() <= kMaxShown && std::all_of(text.begin(), text.end(), plain)) {
+    return std::string(text);
+  }
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  if (text.size() > kMaxShown) out += "...";
+  out += '"';
+  return out;
+}
+
 }  // namespace
+
+bool authorize(const ListenerRuntime& listener, const authz::Request& request,
+               std::string_view peerIp) {
+  const ListenerAuthz& policies = listener.authz;
+  if (policies.policies.empty()) return true;
+  const authz::Decision decision = authz::evaluate(policies.policies, request);
+  // The views in the decision point into the policies: their index gives their counters.
+  auto statsOf = [&policies](std::string_view name) -> AuthzStats* {
+    for (size_t i = 0; i < policies.policies.size(); ++i) {
+      if (policies.policies[i].qualifiedName.data() == name.data()) return policies.stats[i];
+    }
+    return nullptr;
+  };
+  const std::string_view method = request.isHttp ? request.method : std::string_view();
+  const std::string_view path =
+      request.isHttp ? request.path.substr(0, request.path.find('?')) : std::string_view();
+  const std::string_view result = decision.allowed ? "allowed" : "denied";
+  for (std::string_view audited : decision.audited) {
+    if (AuthzStats* stats = statsOf(audited)) stats->audited.inc();
+    log::info(
+        "authz audit listener={} policy={} decision={} principal={} method={} path={} "
+        "port={} peer={}",
+        logValue(listener.config->name), logValue(audited), result, logValue(request.principal),
+        logValue(method), logValue(path), request.port, logValue(peerIp));
+  }
+  if (decision.allowed) return true;
+  const bool byPolicy = decision.reason == authz::Decision::Reason::DenyMatched;
+  AuthzStats* stats = byPolicy ? statsOf(decision.policy) : policies.noAllowMatched;
+  if (stats != nullptr) stats->denied.inc();
+  // No ALLOW policy matched: the ALLOW policies that apply decided together; auditors get
+  // their names.
+  std::string allowPolicies;
+  if (!byPolicy) {
+    for (const config::AuthorizationPolicy& policy : policies.policies) {
+      if (policy.action != config::AuthzAction::Allow) continue;
+      if (!allowPolicies.empty()) allowPolicies += ',';
+      allowPolicies += policy.qualifiedName;
+    }
+  }
+  log::info(
+      "authz denied listener={} policy={} rule={} principal={} method={} path={} port={} "
+      "reason={} peer={}",
+      logValue(listener.config->name), logValue(byPolicy ? decision.policy : allowPolicies),
+      byPolicy ? std::to_string(decision.rule) : std::string("-"), logValue(request.principal),
+      logValue(method), logValue(path), request.port, authz::reasonName(decision.reason),
+      logValue(peerIp));
+  return false;
+}
 
 RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
                           const ListenerRuntime& listener, const routing::RequestView& request,
-                          std::string_view peerIp) {
+                          std::string_view peerIp, std::string_view principal) {
   RouteDecision d;
+  if (!listener.authz.policies.empty()) {
+    // A header sent several times is matched as its values joined with "," (RFC 9110 §5.3);
+    // only then does the lookup need storage.
+    std::string joined;
+    auto headers = [&request, &joined](std::string_view name) -> std::optional<std::string_view> {
+      const http::HeaderField* first = nullptr;
+      bool several = false;
+      for (const http::HeaderField& field : request.headers) {
+        if (field.name != name) continue;
+        if (first == nullptr) {
+          first = &field;
+          continue;
+        }
+        if (!several) joined.assign(first->value);
+        several = true;
+        joined += ',';
+        joined += field.value;
+      }
+      if (first == nullptr) return std::nullopt;
+      return several ? std::string_view(joined) : first->value;
+    };
+    authz::Request check;
+    check.principal = principal;
+    check.port = listener.config->port;
+    check.isHttp = true;
+    check.method = request.method;
+    check.path = request.path;
+    check.headers = authz::HeaderLookup(headers);
+    if (!authorize(listener, check, peerIp)) {
+      d.stats = listener.unroutedStats;
+      d.localStatus = 403;
+      d.reason = LocalReason::RbacDenied;
+      return d;
+    }
+  }
   d.rule = listener.routes->match(request);
   if (d.rule == nullptr) {
     d.stats = listener.unroutedStats;

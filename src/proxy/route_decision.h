@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "authz/authorization.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/worker.h"
 #include "resilience/fault.h"
@@ -31,11 +32,19 @@ struct RouteDecision {
   bool forward() const { return endpoint >= 0; }
 };
 
-/// Routes `request` on `listener`. `scheme` is the request's ("http"), for redirects. A
-/// forwarding decision must be paired with releaseEndpoint() when the exchange ends.
+/// Authorizes, then routes `request` on `listener`. `principal` is the client's SPIFFE ID
+/// (Connection::peerIdentity(): "" without mutual TLS). A request the listener's
+/// AuthorizationPolicies deny gets 403 rbac_denied. A forwarding decision must be paired with
+/// releaseEndpoint() when the exchange ends.
 RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
                           const ListenerRuntime& listener, const routing::RequestView& request,
-                          std::string_view peerIp);
+                          std::string_view peerIp, std::string_view principal);
+
+/// Decides `request` with the AuthorizationPolicies of `listener`'s Service (always allowed
+/// without any); counts and logs ("authz denied ..." / "authz audit ...", info level) denials
+/// and AUDIT matches. Allocates nothing when the request is allowed and no AUDIT policy matches.
+bool authorize(const ListenerRuntime& listener, const authz::Request& request,
+               std::string_view peerIp);
 
 /// Gives back the active-request counts a forwarding decision took.
 void releaseEndpoint(RouteDecision& decision);

@@ -1,5 +1,7 @@
 #include "proxy/tcp_session.h"
 
+#include "proxy/route_decision.h"
+#include "proxy/tls_handshake.h"
 #include "upstream/lb/load_balancer.h"
 
 namespace trellis::proxy {
@@ -32,6 +34,13 @@ TcpSession::~TcpSession() {
 }
 
 bool TcpSession::start() {
+  if (!listener_->authz.policies.empty()) {
+    // Only the peer's identity and the port are known: see the TCP rules in authz::evaluate.
+    authz::Request request;
+    request.principal = down_->peerIdentity();
+    request.port = listener_->config->port;
+    if (!authorize(*listener_, request, peer_.ip())) return false;
+  }
   cluster_ = listener_->tcpCluster;
   if (cluster_ == nullptr) return false;
   upstream::LbContext context;
@@ -46,11 +55,18 @@ bool TcpSession::start() {
   // A TCP connection has nothing to wait with: at maxConnections it is closed at once.
   bool overflow = false;
   auto opened = cluster_->connect(endpoint_, overflow);
-  if (opened.fd < 0) return false;
+  if (opened.fd < 0) {
+    endpoint_ = -1;  // not counted as active yet: close() has nothing to give back
+    return false;
+  }
   cluster_->endpoints[endpoint_].activeRequests++;
   cluster_->stats.activeConnections.add();
   up_ = std::make_unique<Connection>(worker_.loop(), worker_.buffers(), opened.fd, true);
   up_->holdSlot(std::move(opened.slot));
+  // A mesh endpoint: the stream is relayed inside mutual TLS, ALPN trellis-tcp.
+  if (!secureUpstream(worker_, *cluster_, endpoint_, *up_, config::UpstreamProtocol::Tcp)) {
+    return false;
+  }
   up_->setOwner(this);
   connectTimer_.arm(worker_.loop().timers(), cluster_->config.connectTimeout.count());
   idleTimer_.arm(worker_.loop().timers(), listener_->config->tcpIdleTimeout.count());
@@ -59,16 +75,18 @@ bool TcpSession::start() {
 
 void TcpSession::onConnectionEvent(Connection& connection, uint32_t events) {
   if (!down_ || !up_) return;
-  if (up_->connecting()) {
+  // TLS: connecting() is already false when the handshake's end is reported.
+  if (up_->connecting() || connectTimer_.armed()) {
     if (&connection == up_.get() && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
       int error = 0;
       if (!up_->finishConnect(error)) {
         if (error == 0) return;
-        cluster_->stats.connectFailures.inc();
+        if (!upstreamTlsFailed(worker_, *up_)) cluster_->stats.connectFailures.inc();
         close();
         return;
       }
       connectTimer_.cancel();
+      countUpstreamHandshake(worker_, *up_);
     } else if (&connection == up_.get()) {
       return;
     }

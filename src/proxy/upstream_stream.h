@@ -27,6 +27,7 @@ enum class UpstreamFailure : uint8_t {
   PerTryTimeout,  // the attempt ran out of the route's per-try timeout
   Overflow,       // a circuit-breaker limit refused the attempt
   NoEndpoint,     // a retry found no usable endpoint
+  TlsFailure,     // the mutual TLS handshake with a mesh endpoint failed (or could not start)
 };
 
 /// The reply a client gets when its exchange failed before any response byte.
@@ -51,6 +52,8 @@ constexpr FailureReply failureReply(UpstreamFailure failure) {
       return {503, LocalReason::UpstreamOverflow};
     case UpstreamFailure::NoEndpoint:
       return {503, LocalReason::NoHealthyEndpoint};
+    case UpstreamFailure::TlsFailure:
+      return {503, LocalReason::UpstreamTlsFailure};
   }
   return {502, LocalReason::UpstreamReset};
 }

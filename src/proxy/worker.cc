@@ -12,6 +12,7 @@
 #include "proxy/http_session.h"
 #include "proxy/protocol_sniffer.h"
 #include "proxy/tcp_session.h"
+#include "proxy/tls_handshake.h"
 
 namespace trellis::proxy {
 
@@ -62,6 +63,13 @@ class Worker::ListenSocket final : public EventHandler {
       listener.stats->connectionsTotal.inc();
       auto connection = std::make_unique<Connection>(worker_.loop_, worker_.buffers_, fd);
       std::unique_ptr<Session> session;
+      if (listener.config->mtls != config::MtlsMode::Disable) {
+        // Mutual TLS (or PERMISSIVE's plaintext) first; the listener's session comes after.
+        session =
+            std::make_unique<TlsAcceptor>(worker_, std::move(connection), peer, listenerIndex);
+        worker_.adopt(std::move(session));
+        continue;
+      }
       switch (listener.config->protocol) {
         case config::ListenerProtocol::Tcp:
           session =
@@ -96,7 +104,7 @@ Worker::Worker(int index, WorkerStats& stats)
     : index_(index),
       stats_(stats),
       pools_(loop_),
-      http2Pool_(std::make_unique<Http2UpstreamPool>(loop_, buffers_, stats.http2Upstream)),
+      http2Pool_(std::make_unique<Http2UpstreamPool>(*this, stats.http2Upstream)),
       random_(0x7472656c6c6973ULL + static_cast<uint64_t>(index) * 0x9e3779b97f4a7c15ULL) {}
 
 Worker::~Worker() {
@@ -168,6 +176,14 @@ std::string Worker::apply(const std::shared_ptr<const ActiveConfig>& active) {
     runtime.stats = &stats_.listener(listener.name);
     runtime.unroutedStats = &stats_.request({listener.name, "", ""});
     runtime.connectionLimiter = active->connectionLimiters[i].get();
+    if (auto it = snapshot.authorization.find(listener.service);
+        !listener.service.empty() && it != snapshot.authorization.end()) {
+      runtime.authz.policies = it->second;
+      for (const auto& policy : it->second) {
+        runtime.authz.stats.push_back(&stats_.authz(listener.name, policy.qualifiedName));
+      }
+      runtime.authz.noAllowMatched = &stats_.authz(listener.name, std::string(kNoAllowMatched));
+    }
     if (listener.servesTcp()) {
       runtime.tcpCluster = clusterByName(listener.tcpCluster);
       runtime.tcpStats = &stats_.request({listener.name, "", listener.tcpCluster});

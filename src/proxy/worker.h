@@ -9,6 +9,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 #include "common/event_loop.h"
 #include "proxy/active_config.h"
 #include "proxy/proxy_stats.h"
+#include "tls/tls_context.h"
 #include "upstream/cluster_runtime.h"
 #include "upstream/connection_pool.h"
 #include "upstream/lb/prng.h"
@@ -37,6 +39,14 @@ struct RuleRuntime {
   resilience::RateLimiter* rateLimiter = nullptr;   // the rule's local rate limit, if any
 };
 
+/// The AuthorizationPolicies of the Service a listener serves (empty: everything is allowed)
+/// and their counters, resolved once per snapshot (route_decision.h: authorize()).
+struct ListenerAuthz {
+  std::span<const config::AuthorizationPolicy> policies;
+  std::vector<AuthzStats*> stats;        // parallel to policies
+  AuthzStats* noAllowMatched = nullptr;  // denials that no single policy decided
+};
+
 struct ListenerRuntime {
   const config::Listener* config = nullptr;
   const routing::RouteTable* routes = nullptr;
@@ -45,6 +55,7 @@ struct ListenerRuntime {
   upstream::ClusterRuntime* tcpCluster = nullptr;
   RequestStats* tcpStats = nullptr;
   resilience::RateLimiter* connectionLimiter = nullptr;  // Tcp/Auto: new connections
+  ListenerAuthz authz;
 };
 
 /// A worker's view of one ActiveConfig.
@@ -88,6 +99,8 @@ class Worker {
   // Used by sessions on the worker thread.
   EventLoop& loop() { return loop_; }
   BufferPool& buffers() { return buffers_; }
+  /// TLS sessions to resume, by "cluster|ip:port" (mutual TLS to mesh endpoints).
+  tls::ClientSessionCache& tlsSessions() { return tlsSessions_; }
   upstream::ConnectionPools& pools() { return pools_; }
   Http2UpstreamPool& http2Pool() { return *http2Pool_; }
   WorkerStats& stats() { return stats_; }
@@ -107,6 +120,7 @@ class Worker {
   WorkerStats& stats_;
   EventLoop loop_;
   BufferPool buffers_;
+  tls::ClientSessionCache tlsSessions_;  // before the pools: outlives their connections
   upstream::ConnectionPools pools_;
   std::unique_ptr<Http2UpstreamPool> http2Pool_;
   // By cluster name: connection counts and waiting requests outlive snapshots.

@@ -32,6 +32,7 @@ struct HealthChecker::ClusterEntry {
   std::string httpRequest;   // the whole HTTP/1.1 probe request
   bool validRequest = true;  // path and host hold no bytes that would break the request
   std::shared_ptr<ClusterShared> shared;
+  std::shared_ptr<const tls::TlsContext> tls;            // for endpoints with an identity
   HealthCheckStats stats;                                // counters only
   std::map<std::string, std::unique_ptr<Probe>> probes;  // by endpoint address
 };
@@ -87,6 +88,11 @@ class ProbeSession : public ConnectionOwner {
   ProbeSession(const ProbeSession&) = delete;
   ProbeSession& operator=(const ProbeSession&) = delete;
 
+  /// Probes over mutual TLS, insisting on `identity` (a mesh endpoint); before start().
+  void useTls(std::shared_ptr<const tls::TlsContext> context, std::string identity) {
+    tls_ = std::move(context);
+    identity_ = std::move(identity);
+  }
   /// Starts connecting. May report a failure before returning.
   void start();
   /// No report follows.
@@ -120,6 +126,8 @@ class ProbeSession : public ConnectionOwner {
  private:
   Done done_;
   bool finished_ = false;
+  std::shared_ptr<const tls::TlsContext> tls_;
+  std::string identity_;  // "" : plaintext
 };
 
 void ProbeSession::start() {
@@ -130,6 +138,19 @@ void ProbeSession::start() {
   }
   connection_ = std::make_unique<Connection>(loop_, resources_->pool, fd, true);
   connection_->setOwner(this);
+  if (!identity_.empty()) {
+    if (tls_ == nullptr) {
+      finish(false, "mutual TLS: this proxy has no workload certificate");
+      return;
+    }
+    TlsPeerPolicy policy;
+    policy.side = tls::Side::Client;
+    policy.expectedPeerIds = {identity_};
+    if (!connection_->startTls(tls_, std::move(policy))) {
+      finish(false, "TLS: " + std::string(connection_->tlsError()));
+      return;
+    }
+  }
   onStart();
 }
 
@@ -139,6 +160,10 @@ void ProbeSession::onConnectionEvent(Connection& /*connection*/, uint32_t events
     int error = 0;
     if (!connection_->finishConnect(error)) {
       if (error == 0 && !(events & (EPOLLERR | EPOLLHUP))) return;  // still in progress
+      if (connection_->tls() && !connection_->tlsError().empty()) {
+        finish(false, "TLS: " + std::string(connection_->tlsError()));
+        return;
+      }
       finish(false, "connect: " + errnoText(error));
       return;
     }
@@ -442,6 +467,7 @@ class HealthChecker::Probe {
 
   void schedule(uint64_t delayMs) { intervalTimer_.arm(owner_.loop_.timers(), delayMs); }
   void setHealth(std::shared_ptr<EndpointHealth> health) { health_ = std::move(health); }
+  void setIdentity(std::string identity) { identity_ = std::move(identity); }
   bool inFlight() const { return session_ != nullptr; }
   EndpointHealth& health() const { return *health_; }
   ClusterEntry& cluster() const { return *cluster_; }
@@ -465,6 +491,7 @@ class HealthChecker::Probe {
   std::string key_;
   SocketAddress address_;
   std::shared_ptr<EndpointHealth> health_;
+  std::string identity_;  // a mesh endpoint's SPIFFE ID: probed over mutual TLS
   Timer intervalTimer_;
   Timer timeoutTimer_;
   std::unique_ptr<ProbeSession> session_;
@@ -498,6 +525,7 @@ void HealthChecker::Probe::start() {
           std::make_unique<TcpSession>(owner_.loop_, owner_.resources_, address_, std::move(done));
       break;
   }
+  if (!identity_.empty()) session->useTls(cluster.tls, identity_);
   ProbeSession* raw = session.get();
   session_ = std::move(session);
   timeoutTimer_.arm(owner_.loop_.timers(),
@@ -620,6 +648,7 @@ void HealthChecker::update(const std::vector<HealthTarget>& targets) {
                          "\r\nUser-Agent: " + std::string(kUserAgent) +
                          "\r\nConnection: close\r\n\r\n";
     entry->shared = target.state.shared;
+    entry->tls = target.tls;
 
     auto oldProbes = std::move(entry->probes);
     entry->probes.clear();
@@ -637,10 +666,12 @@ void HealthChecker::update(const std::vector<HealthTarget>& targets) {
         probe = std::move(old->second);
         oldProbes.erase(old);
         probe->setHealth(target.state.endpointState[i]);
+        probe->setIdentity(endpoint.identity);
         if (checkChanged && !probe->inFlight()) probe->schedule(firstDelayMs(entry->check));
       } else {
         probe =
             std::make_unique<Probe>(*this, *entry, key, *address, target.state.endpointState[i]);
+        probe->setIdentity(endpoint.identity);
         probe->schedule(firstDelayMs(entry->check));
       }
       entry->probes.emplace(std::move(key), std::move(probe));

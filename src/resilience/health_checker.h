@@ -27,6 +27,7 @@
 #include "common/event_loop.h"
 #include "config/model.h"
 #include "resilience/shared_state.h"
+#include "tls/tls_context.h"
 
 namespace trellis::resilience {
 
@@ -35,6 +36,9 @@ namespace trellis::resilience {
 struct HealthTarget {
   const config::Cluster* cluster = nullptr;
   ClusterState state;  // endpoints parallel to cluster->endpoints
+  /// The client TLS context for the cluster's mesh endpoints (those with an identity), which
+  /// are probed over mutual TLS as traffic reaches them; null: this proxy has no certificate.
+  std::shared_ptr<const tls::TlsContext> tls;
 };
 
 /// Per-cluster probe counts. Every finished probe counts in exactly one of the first three.
@@ -85,7 +89,12 @@ class HealthChecker {
     for (const auto& [name, cluster] : active.snapshot->clusters) {
       if (!cluster.healthCheck) continue;
       const ClusterState* state = active.cluster(name);
-      if (state != nullptr) targets.push_back(HealthTarget{&cluster, *state});
+      if (state == nullptr) continue;
+      HealthTarget target{&cluster, *state, nullptr};
+      if constexpr (requires { active.meshTls; }) {
+        if (active.meshTls != nullptr) target.tls = active.meshTls->client(cluster.protocol);
+      }
+      targets.push_back(std::move(target));
     }
     return targets;
   }

@@ -9,15 +9,34 @@ namespace trellis::upstream {
 /// recycled (see `spare_`), so parking and taking a connection allocates nothing in steady state.
 struct ConnectionPools::Idle final : ConnectionOwner {
   explicit Idle(ConnectionPools& pools)
-      : pools(pools), timer([this] { this->pools.drop(this->key, this); }) {}
+      : pools(pools),
+        timer([this] { this->pools.drop(this->key, this); }),
+        trim([this] { connection->releaseTlsBuffers(); }) {}
   void onConnectionEvent(Connection&, uint32_t events) override {
     // EPOLLOUT edges are harmless; anything readable (data, FIN, error) ends reuse.
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) pools.drop(key, this);
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+    if (connection->tls() && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && onlyTlsMessages()) {
+      connection->releaseIdleBuffers();
+      trim.arm(pools.loop_.timers(), kTlsTrimMs);  // reading took OpenSSL's buffers again
+      return;
+    }
+    pools.drop(key, this);
+  }
+  /// TLS: reads what came; true when it was only post-handshake messages (a session ticket,
+  /// a key update), which OpenSSL consumes without any application byte.
+  bool onlyTlsMessages() {
+    for (int i = 0; i < 8 && connection->readReady(); ++i) {
+      Connection::ReadResult result = connection->read();
+      if (result == Connection::ReadResult::Again) return connection->in().empty();
+      if (result != Connection::ReadResult::Data || !connection->in().empty()) return false;
+    }
+    return !connection->readReady() && connection->in().empty();
   }
   ConnectionPools& pools;
   std::string key;
   std::unique_ptr<Connection> connection;
   Timer timer;
+  Timer trim;
   uint64_t parkedAtMs = 0;
 };
 
@@ -35,6 +54,7 @@ std::unique_ptr<Connection> ConnectionPools::take(const std::string& endpointKey
   it->second.pop_back();
   --idleTotal_;
   idle->timer.cancel();
+  idle->trim.cancel();
   std::unique_ptr<Connection> connection = std::move(idle->connection);
   connection->setOwner(nullptr);
   spare_.push_back(std::move(idle));
@@ -61,6 +81,7 @@ void ConnectionPools::put(const std::string& endpointKey, std::unique_ptr<Connec
   idle->connection->setOwner(idle.get());
   idle->parkedAtMs = loop_.nowMs();
   idle->timer.arm(loop_.timers(), idleTimeoutMs);
+  if (idle->connection->tls()) idle->trim.arm(loop_.timers(), kTlsTrimMs);
   Connection& parked = *idle->connection;
   list.push_back(std::move(idle));
   ++idleTotal_;
@@ -89,6 +110,7 @@ bool ConnectionPools::closeOldestIdle(std::span<const std::string> endpointKeys)
   oldestList->erase(oldestList->begin());
   --idleTotal_;
   idle->timer.cancel();
+  idle->trim.cancel();
   idle->connection->setOwner(nullptr);
   // The slot is free at once for the caller's new connection; the connection itself goes at
   // the end of the batch, which may still hold an event for it.
@@ -109,6 +131,7 @@ void ConnectionPools::drop(const std::string& endpointKey, Idle* idle) {
   list.erase(position);  // at most maxIdle pointers; drops are rare (timeouts, upstream closes)
   --idleTotal_;
   owned->timer.cancel();
+  owned->trim.cancel();
   owned->connection->setOwner(nullptr);
   loop_.deferDestroy(std::move(owned->connection));
   // `owned` may be running its own callback: recycling it (not destroying it) is safe.
@@ -117,7 +140,10 @@ void ConnectionPools::drop(const std::string& endpointKey, Idle* idle) {
 
 void ConnectionPools::clear() {
   for (auto& [key, list] : pools_) {
-    for (auto& idle : list) idle->timer.cancel();
+    for (auto& idle : list) {
+      idle->timer.cancel();
+      idle->trim.cancel();
+    }
   }
   pools_.clear();
   spare_.clear();

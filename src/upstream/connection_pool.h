@@ -3,7 +3,9 @@
 //
 // Pools belong to the worker, not to a configuration snapshot, so keep-alive connections survive
 // reloads. An idle connection is watched: if the upstream closes it or sends anything, it is
-// dropped; it is also closed after the cluster's idle timeout.
+// dropped; it is also closed after the cluster's idle timeout. A TLS connection may still
+// receive post-handshake messages (session tickets) while idle, which do not end its reuse,
+// and frees its record buffers once it has been idle for kTlsTrimMs.
 
 #include <cstdint>
 #include <memory>
@@ -19,6 +21,10 @@ namespace trellis::upstream {
 
 class ConnectionPools {
  public:
+  /// A parked TLS connection idle this long frees its record buffers (~34 KiB): not at once,
+  /// which would allocate them again for every request on a connection used back to back.
+  static constexpr uint64_t kTlsTrimMs = 1000;
+
   explicit ConnectionPools(EventLoop& loop);
   ~ConnectionPools();
 

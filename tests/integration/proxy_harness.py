@@ -88,7 +88,7 @@ class ProxyServer:
 
 
 def start_proxy(config_text, *, test=None, concurrency=1, extra_args=(), expect_failure=False,
-                wrapper=()):
+                wrapper=(), log_level="warn"):
     workdir = make_scratch_dir("proxy")
     config_path = os.path.join(workdir, "config.yaml")
     with open(config_path, "w", encoding="utf-8") as f:
@@ -96,7 +96,7 @@ def start_proxy(config_text, *, test=None, concurrency=1, extra_args=(), expect_
     port_file = os.path.join(workdir, "admin-port")
     args = [*wrapper, binary(PROXY_BINARY), "--config", config_path, "--concurrency", concurrency,
             "--admin-address", "127.0.0.1:0", "--admin-port-file", port_file,
-            "--log-level", "warn", *extra_args]
+            "--log-level", log_level, *extra_args]
     proc = Proc(args, test=test, name="trellis-proxy", workdir=workdir)
     if expect_failure:
         code = proc.proc.wait(10)

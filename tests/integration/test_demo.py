@@ -1,5 +1,6 @@
-"""`make demo` runs: the shop mesh comes up from examples/shop/, the canary split shows, the
-rollback takes effect, no request fails, and nothing is left running afterwards."""
+"""`make demo` runs: the shop mesh comes up from examples/shop/ with STRICT mutual TLS, the
+canary split shows, the rollback takes effect, no request fails, a call the AuthorizationPolicy
+denies is shown, and nothing is left running afterwards."""
 
 import os
 import subprocess
@@ -28,6 +29,11 @@ class DemoTest(TrellisTestCase):
         self.assertIn("ACK", output)
         self.assertIn("rule 0: billing 90%, billing-v2 10%", output)
         self.assertIn("errors over the whole run: 0", output)
+        # Zero trust: the frontend's call to billing is denied by identity, and plaintext to a
+        # STRICT sidecar is refused.
+        self.assertIn("403 Forbidden   x-trellis-reason: rbac_denied", output)
+        self.assertIn("refused: ", output)
+        self.assertNotIn("UNEXPECTED", output)
         self.assertIn("demo stopped; nothing left running.", output)
         self.assertEqual(demo_processes(), [])
 

@@ -103,6 +103,31 @@ spec:
     - {name: billing, port: 80, weigth: 100}
 """
 
+PEER_AUTHENTICATIONS = """\
+apiVersion: trellis.dev/v1alpha1
+kind: PeerAuthentication
+metadata: {name: default, namespace: shop}
+spec:
+  mtls: {mode: PERMISSIVE}
+---
+apiVersion: trellis.dev/v1alpha1
+kind: PeerAuthentication
+metadata: {name: billing-strict, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, name: billing}]
+  mtls: {mode: STRICT}
+"""
+
+# Line 6, column 16 is the mode, in the wrong case.
+BAD_PEER_AUTHENTICATION = """\
+apiVersion: trellis.dev/v1alpha1
+kind: PeerAuthentication
+metadata: {name: billing-strict, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, name: billing}]
+  mtls: {mode: strict}
+"""
+
 
 def ctl_env(**extra):
     """The environment for trellisctl: none of the caller's TRELLIS_* settings leak in."""
@@ -248,6 +273,48 @@ class TrellisctlTest(TrellisTestCase):
                       'unknown field "weigth" (did you mean "weight"?)', err)
         self.assertIn("nothing was changed", err)
         self.assertEqual(self.route_weights(), {"billing": 100})
+
+    def test_peer_authentication_apply_get_delete(self):
+        self.apply_shop()
+        path = self.write("pa.yaml", PEER_AUTHENTICATIONS)
+        self.assertEqual(self.ok("apply", "-f", path).splitlines(), [
+            "PeerAuthentication shop/default created",
+            "PeerAuthentication shop/billing-strict created",
+        ])
+        self.assertEqual(self.ok("apply", "-f", path).splitlines(), [
+            "PeerAuthentication shop/default unchanged",
+            "PeerAuthentication shop/billing-strict unchanged",
+        ])
+        table = self.ok("get", "pa", "-n", "shop").splitlines()
+        self.assertEqual(table[0].split(), ["NAMESPACE", "NAME", "VERSION", "TARGETS", "MODE"])
+        rows = {row.split()[1]: row.split()[3:] for row in table[1:]}
+        self.assertEqual(rows, {"billing-strict": ["Service/billing", "STRICT"],
+                                "default": ["(namespace)", "PERMISSIVE"]})
+        document = yaml.safe_load(self.ok("get", "peerauthentication", "billing-strict", "-n",
+                                          "shop", "-o", "yaml"))
+        self.assertEqual(document["spec"]["mtls"], {"mode": "STRICT"})
+
+        # A wrong mode is refused with file, line, column, resource and field.
+        bad = self.write("bad-pa.yaml", BAD_PEER_AUTHENTICATION)
+        code, out, err = self.ctl("apply", "-f", bad)
+        self.assertEqual(code, 1, out + err)
+        self.assertIn(f'{bad}:6:16: PeerAuthentication shop/billing-strict: spec.mtls.mode: '
+                      'unknown value "strict" (expected STRICT, PERMISSIVE or DISABLE)', err)
+        self.assertIn("nothing was changed", err)
+
+        # A target Service that does not exist is a warning, not a refusal.
+        gone = self.write("gone.yaml", PEER_AUTHENTICATIONS.replace("name: billing}",
+                                                                    "name: gone}"))
+        code, out, err = self.ctl("apply", "-f", gone)
+        self.assertEqual(code, 0, out + err)
+        self.assertIn("PeerAuthentication shop/billing-strict configured", out)
+        self.assertIn(f"warning: {gone}:11:16: PeerAuthentication shop/billing-strict: "
+                      "spec.targetRefs[0]: Service shop/gone not found", err)
+
+        self.assertEqual(self.ok("delete", "pa/billing-strict", "-n", "shop"),
+                         "PeerAuthentication shop/billing-strict deleted\n")
+        table = self.ok("get", "peerauthentications", "-A").splitlines()
+        self.assertEqual([row.split()[:2] for row in table[1:]], [["shop", "default"]])
 
     def test_diff_exit_codes(self):
         mesh = os.path.join(self.files, "mesh")

@@ -22,6 +22,7 @@ NodeInfo parseNode(const envoy::config::core::v3::Node& node) {
   info.inboundAddress = stringField(metadata, kMetaInboundAddress);
   info.appAddress = stringField(metadata, kMetaAppAddress);
   info.outboundAddress = stringField(metadata, kMetaOutboundAddress);
+  info.serviceAccount = stringField(metadata, kMetaServiceAccount);
   auto labels = metadata.fields().find(kMetaLabels);
   if (labels != metadata.fields().end() && labels->second.has_struct_value()) {
     for (const auto& [key, value] : labels->second.struct_value().fields()) {

@@ -18,6 +18,8 @@ inline constexpr const char* kMetaInboundAddress = "INBOUND_ADDRESS";
 inline constexpr const char* kMetaAppAddress = "APP_ADDRESS";
 inline constexpr const char* kMetaOutboundAddress = "OUTBOUND_ADDRESS";
 inline constexpr const char* kMetaLabels = "LABELS";
+/// Present when the proxy has a workload certificate (it then speaks mutual TLS inbound).
+inline constexpr const char* kMetaServiceAccount = "SERVICE_ACCOUNT";
 
 /// What a node announces in its first DiscoveryRequest.
 struct NodeInfo {
@@ -29,6 +31,7 @@ struct NodeInfo {
   std::string inboundAddress;  // "ip:port"
   std::string appAddress;
   std::string outboundAddress;
+  std::string serviceAccount;  // "" without a workload certificate
   std::map<std::string, std::string> labels;
 
   /// A sidecar names the service it fronts; a node without SERVICE is a proxyless gRPC client.

@@ -38,6 +38,7 @@ void addRegisteredEndpoints(const Registry& registry, Resources& resources) {
       ServiceDef::EndpointDef def;
       def.address = endpoint.address;
       if (!endpoint.ports.empty()) def.port = endpoint.ports.front();
+      def.identity = endpoint.identity;  // a proxy with a certificate: callers use mutual TLS
       // One address once: an instance re-registered under a new id during the old one's grace
       // period, or also listed in spec.endpoints, would make every caller NACK the duplicate.
       bool known = std::any_of(service.endpoints.begin(), service.endpoints.end(),
@@ -96,6 +97,7 @@ std::string addInbound(const ServiceDef& own, const SidecarFacts& facts, Resourc
   // Copies: `own` points into resources.services, which grows below.
   const ServiceDef::Port port = own.ports.front();
   const std::string name = own.meta.name;
+  const std::string qualified = own.meta.ns + "/" + own.meta.name;
 
   ServiceDef local;
   local.meta.kind = "Service";
@@ -104,10 +106,12 @@ std::string addInbound(const ServiceDef& own, const SidecarFacts& facts, Resourc
   local.settings = own.settings;
   local.settings.endpoints.clear();
   local.ports.push_back(ServiceDef::Port{port.name, port.port, app->port(), port.protocol});
-  local.endpoints.push_back(ServiceDef::EndpointDef{app->ip(), app->port(), 1});
+  local.endpoints.push_back(ServiceDef::EndpointDef{app->ip(), app->port(), 1, {}});
   resources.services.push_back(std::move(local));
 
   ListenerDef listener = meshListener(kInboundListener, *inbound);
+  // Its PeerAuthentication (mTLS mode) and AuthorizationPolicies apply here.
+  listener.service = qualified;
   ServiceRef backend = serviceRef(kInboundNamespace, name, port.port);
   if (port.protocol == config::UpstreamProtocol::Tcp) {
     listener.listener.protocol = config::ListenerProtocol::Tcp;
@@ -194,6 +198,7 @@ Resources meshResources(const MeshState& mesh) {
   resources.backendPolicies = mesh.resources.backendPolicies;
   resources.routePolicies = mesh.resources.routePolicies;
   resources.authorizationPolicies = mesh.resources.authorizationPolicies;
+  resources.peerAuthentications = mesh.resources.peerAuthentications;
   for (const RouteDef& route : mesh.resources.routes) {
     bool meshRoute = std::any_of(route.parentRefs.begin(), route.parentRefs.end(),
                                  [](const ParentRef& ref) { return ref.kind == "Service"; });

@@ -5,7 +5,7 @@ namespace {
 
 bool sameEndpoint(const Registration& a, const Registration& b) {
   return a.ns == b.ns && a.service == b.service && a.address == b.address && a.ports == b.ports &&
-         a.labels == b.labels;
+         a.labels == b.labels && a.identity == b.identity;
 }
 
 }  // namespace
@@ -64,7 +64,8 @@ std::vector<RegisteredEndpoint> Registry::endpoints(const std::string& ns,
   for (const auto& [id, instance] : instances_) {
     const Registration& r = instance.registration;
     if (r.ns != ns || r.service != service) continue;
-    out.push_back({r.proxyId, r.address, r.ports, r.labels, !instance.expiresAt.has_value()});
+    out.push_back(
+        {r.proxyId, r.address, r.ports, r.labels, r.identity, !instance.expiresAt.has_value()});
   }
   return out;
 }

@@ -25,6 +25,8 @@ struct Registration {
   std::string address;  // IP literal
   std::vector<uint16_t> ports;
   std::map<std::string, std::string> labels;
+  /// The SPIFFE ID its proxy's certificate carries; "" for a proxy without one (plaintext).
+  std::string identity;
 };
 
 struct RegisteredEndpoint {
@@ -32,6 +34,7 @@ struct RegisteredEndpoint {
   std::string address;
   std::vector<uint16_t> ports;
   std::map<std::string, std::string> labels;
+  std::string identity;   // "" : plaintext
   bool connected = true;  // false while in its grace period
 };
 

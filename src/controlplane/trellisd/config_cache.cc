@@ -99,6 +99,15 @@ void patch(xds::Resources& resources, const NodeAddresses& addresses) {
 
 }  // namespace
 
+void ConfigCache::setTrustBundle(const std::string& pem) {
+  trustBundle_ = {};
+  if (pem.empty()) return;
+  google::protobuf::Any any;
+  any.PackFrom(xds::encodeTrustBundle(pem));
+  trustBundle_.resources.emplace_back(std::string(xds::kTrustBundleSecret), std::move(any));
+  trustBundle_.version = versionOf(trustBundle_.resources);
+}
+
 std::shared_ptr<NodeConfig> toNodeConfig(const xds::Resources& resources) {
   auto config = std::make_shared<NodeConfig>();
   config->types[std::string(xds::kClusterType)] = packClusters(resources);
@@ -189,7 +198,13 @@ ConfigCache::Built ConfigCache::build(const MeshState& mesh, const Registry& reg
   if (!node.isTrellisProxy() || !addressesOf(node)) {
     xds::Resources resources =
         resourcesFor(mesh, registry, node, listenerNames, built.error, built.notes);
-    if (built.error.empty()) built.config = toNodeConfig(resources);
+    if (built.error.empty()) {
+      auto config = toNodeConfig(resources);
+      if (node.isTrellisProxy() && !trustBundle_.resources.empty()) {
+        config->types[std::string(xds::kSecretType)] = trustBundle_;
+      }
+      built.config = std::move(config);
+    }
     return built;
   }
   auto shared = sidecarTemplate(mesh, registry, node);
@@ -206,6 +221,10 @@ ConfigCache::Built ConfigCache::build(const MeshState& mesh, const Registry& reg
   config->types[std::string(xds::kRouteType)] = shared->routes;
   config->types[std::string(xds::kListenerType)] = packListeners(own);
   config->types[std::string(xds::kEndpointType)] = packEndpoints(own);
+  // Every sidecar gets the trust bundle; its certificate ("default") it makes itself.
+  if (!trustBundle_.resources.empty()) {
+    config->types[std::string(xds::kSecretType)] = trustBundle_;
+  }
   built.config = std::move(config);
   return built;
 }

@@ -26,6 +26,9 @@ class ConfigCache {
     std::string error;
   };
 
+  /// The trust bundle every sidecar is sent (SDS secret "ROOTCA"); "" sends none.
+  void setTrustBundle(const std::string& pem);
+
   /// The mesh or the registry changed: templates are rebuilt on next use.
   void invalidate() { templates_.clear(); }
 
@@ -47,6 +50,7 @@ class ConfigCache {
                                                   const NodeInfo& node);
 
   std::map<std::string, std::shared_ptr<const Template>> templates_;
+  TypeResources trustBundle_;  // packed once
 };
 
 /// Packs resources into what the ADS server serves (sorted by name, versioned).

@@ -10,26 +10,38 @@
 #include "common/logging.h"
 #include "common/socket.h"
 #include "controlplane/mesh/proxy_model.h"
+#include "tls/pki/spiffe_id.h"
 #include "xds/codec/codec.h"
 
 namespace trellis::controlplane {
 namespace {
 
-std::optional<Registration> registrationOf(const NodeInfo& node) {
+// A proxy's identity is made here from its namespace and announced service account, in this
+// trellisd's trust domain: a proxy cannot make callers expect an identity of another namespace.
+// Its certificate (issued for the same namespace and account) is what callers then verify.
+std::optional<Registration> registrationOf(const NodeInfo& node, const std::string& trustDomain) {
   if (!node.isTrellisProxy()) return std::nullopt;
   auto inbound = SocketAddress::parseHostPort(node.inboundAddress);
   if (!inbound) return std::nullopt;  // it serves nothing the mesh can reach
-  return Registration{node.id,       node.ns,           node.service,
-                      inbound->ip(), {inbound->port()}, node.labels};
+  Registration registration{node.id,     node.ns, node.service, inbound->ip(), {inbound->port()},
+                            node.labels, {}};
+  if (!node.serviceAccount.empty()) {
+    std::string problem;
+    auto id = pki::SpiffeId::forWorkload(trustDomain, node.ns, node.serviceAccount, &problem);
+    if (id) {
+      registration.identity = id->uri();
+    } else {
+      log::warn("node {}: SERVICE_ACCOUNT \"{}\" ignored: {}", node.id, node.serviceAccount,
+                problem);
+    }
+  }
+  return registration;
 }
 
 // A registration as the store keeps it across restarts.
 std::string registrationText(const Registration& r) {
-  return nlohmann::json{{"namespace", r.ns},
-                        {"service", r.service},
-                        {"address", r.address},
-                        {"ports", r.ports},
-                        {"labels", r.labels}}
+  return nlohmann::json{{"namespace", r.ns}, {"service", r.service}, {"address", r.address},
+                        {"ports", r.ports},  {"labels", r.labels},   {"identity", r.identity}}
       .dump();
 }
 
@@ -42,7 +54,8 @@ std::optional<Registration> registrationFrom(const std::string& proxyId, const s
                         json.at("service").get<std::string>(),
                         json.at("address").get<std::string>(),
                         json.at("ports").get<std::vector<uint16_t>>(),
-                        json.at("labels").get<std::map<std::string, std::string>>()};
+                        json.at("labels").get<std::map<std::string, std::string>>(),
+                        json.value("identity", std::string())};
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
@@ -67,7 +80,9 @@ ControlPlane::ControlPlane(EventLoop& loop, std::unique_ptr<Store> store, Option
           scheduleRebuild();
         }
         armExpiry();
-      }) {}
+      }) {
+  cache_.setTrustBundle(options_.trustBundlePem);
+}
 
 ControlPlane::~ControlPlane() {
   stop();
@@ -276,7 +291,7 @@ void ControlPlane::nodeConnected(const NodeInfo& node) {
     NodeView& entry = nodes_[node.id];
     entry.info = node;
     entry.connected = true;
-    if (auto registration = registrationOf(node)) {
+    if (auto registration = registrationOf(node, options_.trustDomain)) {
       const uint64_t before = registry_.version();
       registry_.connected(*registration);
       if (registry_.version() != before) {

@@ -56,8 +56,10 @@ struct NodeView {
 class ControlPlane final : public AdsServer::Hooks {
  public:
   struct Options {
-    std::chrono::milliseconds grace{30000};  // a disconnected instance stays this long
-    std::chrono::milliseconds debounce{10};  // changes within this window go out together
+    std::chrono::milliseconds grace{30000};     // a disconnected instance stays this long
+    std::chrono::milliseconds debounce{10};     // changes within this window go out together
+    std::string trustDomain = "trellis.local";  // for the identities of registered proxies
+    std::string trustBundlePem;  // sent to every sidecar as SDS secret "ROOTCA"; "": none
   };
 
   ControlPlane(EventLoop& loop, std::unique_ptr<Store> store, Options options);

@@ -197,6 +197,8 @@ int main(int argc, char** argv) try {
   controlplane::ControlPlane::Options options;
   options.grace = std::chrono::milliseconds(graceMs);
   options.debounce = std::chrono::milliseconds(debounceMs);
+  options.trustDomain = caOptions.trustDomain;
+  options.trustBundlePem = loadedCa->bundlePem;
   controlplane::ControlPlane controlPlane(loop, std::move(store), options);
   error = controlPlane.start(xdsAddress);
   if (!error.empty()) {

@@ -43,6 +43,7 @@ AdsClient::AdsClient(EventLoop& loop, AdsClientOptions options, ApplyFn apply)
   status_.server = options_.server;
   status_.since = std::chrono::system_clock::now();
   for (ResourceType type : kAllResourceTypes) typeStatus(type).typeUrl = typeUrl(type);
+  if (options_.trustBundle) state(ResourceType::Secret).names = {std::string(kTrustBundleSecret)};
 }
 
 AdsClient::~AdsClient() {
@@ -86,6 +87,7 @@ AdsStatus AdsClient::status() const {
   status.types[static_cast<size_t>(ResourceType::Endpoint)].resources = accepted_.endpoints.size();
   status.types[static_cast<size_t>(ResourceType::Listener)].resources = accepted_.listeners.size();
   status.types[static_cast<size_t>(ResourceType::Route)].resources = accepted_.routes.size();
+  status.types[static_cast<size_t>(ResourceType::Secret)].resources = accepted_.secrets.size();
   return status;
 }
 

@@ -55,6 +55,8 @@ struct AdsClientOptions {
   uint64_t maxBackoffMs = 10000;
   uint64_t connectTimeoutMs = 5000;
   size_t maxMessageBytes = size_t{16} << 20;
+  /// Subscribe to the trust bundle (SDS "ROOTCA"): a proxy with a workload certificate.
+  bool trustBundle = false;
 };
 
 /// One resource type as the admin page shows it.

@@ -21,6 +21,7 @@ envoy::config::core::v3::Node buildNode(const NodeIdentity& identity) {
   setString(metadata, "INBOUND_ADDRESS", identity.inboundAddress);
   setString(metadata, "APP_ADDRESS", identity.appAddress);
   setString(metadata, "OUTBOUND_ADDRESS", identity.outboundAddress);
+  setString(metadata, "SERVICE_ACCOUNT", identity.serviceAccount);
   google::protobuf::Struct& labels = *(*metadata.mutable_fields())["LABELS"].mutable_struct_value();
   for (const auto& [key, value] : identity.labels) {
     (*labels.mutable_fields())[key].set_string_value(value);

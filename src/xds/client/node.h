@@ -20,13 +20,14 @@ struct NodeIdentity {
   std::string appAddress;       // "ip:port" of the application behind the proxy
   std::string outboundAddress;  // "ip:port" where the application calls the mesh
   std::map<std::string, std::string> labels;
+  std::string serviceAccount;  // set when the proxy has a workload certificate
 };
 
 inline constexpr const char* kUserAgentName = "trellis-proxy";
 
 /// node.id, node.cluster = service, node.user_agent_name = "trellis-proxy", and node.metadata
 /// with the keys as Istio spells them: NAMESPACE, SERVICE, INSTANCE, INBOUND_ADDRESS,
-/// APP_ADDRESS, OUTBOUND_ADDRESS and LABELS (a Struct of strings).
+/// APP_ADDRESS, OUTBOUND_ADDRESS, SERVICE_ACCOUNT and LABELS (a Struct of strings).
 envoy::config::core::v3::Node buildNode(const NodeIdentity& identity);
 
 }  // namespace trellis::xds::client

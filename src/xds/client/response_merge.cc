@@ -21,6 +21,9 @@ const std::string& nameOf(const envoy::config::cluster::v3::Cluster& r) {
 const std::string& nameOf(const envoy::config::endpoint::v3::ClusterLoadAssignment& r) {
   return r.cluster_name();
 }
+const std::string& nameOf(const envoy::extensions::transport_sockets::tls::v3::Secret& r) {
+  return r.name();
+}
 
 template <typename Message>
 std::string merge(const envoy::service::discovery::v3::DiscoveryResponse& response,
@@ -102,6 +105,8 @@ std::string_view typeUrl(ResourceType type) {
       return kListenerType;
     case ResourceType::Route:
       return kRouteType;
+    case ResourceType::Secret:
+      return kSecretType;
   }
   return {};
 }
@@ -116,6 +121,8 @@ std::string_view typeName(ResourceType type) {
       return "LDS";
     case ResourceType::Route:
       return "RDS";
+    case ResourceType::Secret:
+      return "SDS";
   }
   return {};
 }
@@ -140,13 +147,16 @@ std::string mergeResponse(const envoy::service::discovery::v3::DiscoveryResponse
       return merge(response, url, false, subscribed, candidate.listeners);
     case ResourceType::Route:
       return merge(response, url, true, subscribed, candidate.routes);
+    case ResourceType::Secret:
+      return merge(response, url, true, subscribed, candidate.secrets);
   }
   return "unknown resource type";
 }
 
 bool sameResources(const Resources& a, const Resources& b) {
   return same(a.listeners, b.listeners) && same(a.routes, b.routes) &&
-         same(a.clusters, b.clusters) && same(a.endpoints, b.endpoints);
+         same(a.clusters, b.clusters) && same(a.endpoints, b.endpoints) &&
+         same(a.secrets, b.secrets);
 }
 
 }  // namespace trellis::xds::client

@@ -17,18 +17,21 @@ namespace trellis::xds::client {
 
 /// The types the proxy subscribes to, in the order it requests them on a new stream (as Envoy:
 /// clusters and their endpoints before the listeners and routes that use them).
-enum class ResourceType : unsigned char { Cluster, Endpoint, Listener, Route };
-inline constexpr size_t kResourceTypeCount = 4;
+/// SDS (the trust bundle) comes last: nothing else waits for it.
+enum class ResourceType : unsigned char { Cluster, Endpoint, Listener, Route, Secret };
+inline constexpr size_t kResourceTypeCount = 5;
 inline constexpr std::array<ResourceType, kResourceTypeCount> kAllResourceTypes = {
-    ResourceType::Cluster, ResourceType::Endpoint, ResourceType::Listener, ResourceType::Route};
+    ResourceType::Cluster, ResourceType::Endpoint, ResourceType::Listener, ResourceType::Route,
+    ResourceType::Secret};
 
 std::string_view typeUrl(ResourceType type);
-/// "CDS", "EDS", "LDS", "RDS".
+/// "CDS", "EDS", "LDS", "RDS", "SDS".
 std::string_view typeName(ResourceType type);
 std::optional<ResourceType> typeFromUrl(std::string_view url);
-/// RDS and EDS subscribe to names; LDS and CDS are wildcard.
+/// RDS, EDS and SDS subscribe to names; LDS and CDS are wildcard.
 inline bool isNamed(ResourceType type) {
-  return type == ResourceType::Endpoint || type == ResourceType::Route;
+  return type == ResourceType::Endpoint || type == ResourceType::Route ||
+         type == ResourceType::Secret;
 }
 
 /// Unpacks the resources of `response` (whose type_url is `type`'s) into `candidate`. For named

@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 
 #include <set>
+#include <span>
 
+#include "xds/codec/authz_codec.h"
 #include "xds/codec/internal.h"
 
 namespace trellis::xds {
@@ -15,7 +17,12 @@ namespace trellis::xds {
 Resources encode(const config::Snapshot& snapshot) {
   Resources out;
   for (const config::Listener& listener : snapshot.listeners) {
-    out.listeners.push_back(detail::encodeListener(listener));
+    // Policies travel with the listeners that serve their Service: a proxy needs no others.
+    auto policies = snapshot.authorization.find(listener.service);
+    out.listeners.push_back(detail::encodeListener(
+        listener, listener.service.empty() || policies == snapshot.authorization.end()
+                      ? std::span<const config::AuthorizationPolicy>()
+                      : std::span<const config::AuthorizationPolicy>(policies->second)));
     if (listener.servesHttp()) {
       out.routes.push_back(
           detail::encodeRouteTable(listener.name, listener.routes, detail::RouteDialect::Envoy));
@@ -58,11 +65,32 @@ DecodeResult decode(const Resources& resources) {
   }
   std::set<std::string> names;
   std::map<std::pair<std::string, uint16_t>, std::string> addresses;
+  std::map<std::string, std::string> servedBy;  // Service → the first listener serving it
   for (const auto& listener : resources.listeners) {
     problems.enter("Listener", listener.name());
     config::Listener decoded;
-    if (!detail::decodeListener(listener, routeTables, snapshot->clusters, problems, decoded)) {
+    std::vector<config::AuthorizationPolicy> policies;
+    if (!detail::decodeListener(listener, routeTables, snapshot->clusters, problems, decoded,
+                                policies)) {
       return {nullptr, problems.error()};
+    }
+    if (!decoded.service.empty()) {
+      // Every listener of a Service carries all its policies: one that differs is a bug.
+      auto [first, inserted] = servedBy.emplace(decoded.service, decoded.name);
+      auto known = snapshot->authorization.find(decoded.service);
+      if (!inserted &&
+          !detail::sameAuthorization(
+              policies, known == snapshot->authorization.end()
+                            ? std::span<const config::AuthorizationPolicy>()
+                            : std::span<const config::AuthorizationPolicy>(known->second))) {
+        problems.fail("metadata.filter_metadata[\"trellis.dev\"].authorization",
+                      fmt::format("the policies of Service {} differ from those on Listener {}",
+                                  detail::quote(decoded.service), detail::quote(first->second)));
+        return {nullptr, problems.error()};
+      }
+      if (inserted && !policies.empty()) {
+        snapshot->authorization.emplace(decoded.service, std::move(policies));
+      }
     }
     if (!names.insert(decoded.name).second) {
       problems.fail("", "duplicate resource name");

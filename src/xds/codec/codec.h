@@ -9,11 +9,13 @@
 // encode_*.cc describe the mapping field by field.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "config/loader.h"
 #include "config/model.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
 #include "xds/codec/resources.h"
 
 namespace trellis::xds {
@@ -61,6 +63,12 @@ envoy::config::cluster::v3::Cluster encodeCluster(const config::Cluster& cluster
 /// are left out, since xDS weights are at least 1.
 envoy::config::endpoint::v3::ClusterLoadAssignment encodeLoadAssignment(
     const config::Cluster& cluster);
+
+/// The trust bundle (PEM roots) as SDS secret "ROOTCA", and back: the PEM, or nullopt and a
+/// precise `error` for any other secret or shape.
+envoy::extensions::transport_sockets::tls::v3::Secret encodeTrustBundle(const std::string& pem);
+std::optional<std::string> decodeTrustBundle(
+    const envoy::extensions::transport_sockets::tls::v3::Secret& secret, std::string& error);
 
 /// Static mode: config::loadFile, then encode and decode, so that a --config file takes the same
 /// path into the model as xDS. Errors and warnings are loadFile's; a codec failure is an error.

@@ -204,7 +204,7 @@ bool decodeCluster(const Cluster& in, Problems& problems, config::Cluster& out,
                   {"name", "type", "eds_cluster_config", "connect_timeout", "lb_policy",
                    "ring_hash_lb_config", "maglev_lb_config", "typed_extension_protocol_options",
                    "metadata", "circuit_breakers", "outlier_detection", "health_checks",
-                   "common_lb_config"},
+                   "common_lb_config", "transport_socket_matches"},
                   problems, "")) {
     return false;
   }
@@ -244,7 +244,8 @@ bool decodeCluster(const Cluster& in, Problems& problems, config::Cluster& out,
          decodeClusterPolicy(in, problems, out) && decodeClusterSettings(in, problems, out);
 }
 
-bool decodeEndpoints(const ClusterLoadAssignment& in, Problems& problems, config::Cluster& out) {
+bool decodeEndpoints(const ClusterLoadAssignment& in, const std::set<std::string>& identities,
+                     Problems& problems, config::Cluster& out) {
   if (!onlyFields(in, {"cluster_name", "endpoints"}, problems, "")) return false;
   std::set<std::pair<std::string, uint16_t>> seen;
   for (int i = 0; i < in.endpoints_size(); ++i) {
@@ -266,8 +267,8 @@ bool decodeEndpoints(const ClusterLoadAssignment& in, Problems& problems, config
     for (int j = 0; j < locality.lb_endpoints_size(); ++j) {
       const auto& lb = locality.lb_endpoints(j);
       const std::string lbPath = fieldPath(path, "lb_endpoints", static_cast<size_t>(j));
-      if (!onlyFields(lb, {"endpoint", "load_balancing_weight", "health_status"}, problems,
-                      lbPath) ||
+      if (!onlyFields(lb, {"endpoint", "load_balancing_weight", "health_status", "metadata"},
+                      problems, lbPath) ||
           !onlyFields(lb.endpoint(), {"address"}, problems, fieldPath(lbPath, "endpoint"))) {
         return false;
       }
@@ -293,8 +294,9 @@ bool decodeEndpoints(const ClusterLoadAssignment& in, Problems& problems, config
         return problems.fail(lbPath,
                              fmt::format("duplicate endpoint {}:{}", address->host, address->port));
       }
-      out.endpoints.push_back(
-          config::Endpoint{address->host, address->port, static_cast<uint32_t>(weight)});
+      config::Endpoint endpoint{address->host, address->port, static_cast<uint32_t>(weight), {}};
+      if (!decodeEndpointIdentity(lb, identities, problems, lbPath, endpoint)) return false;
+      out.endpoints.push_back(std::move(endpoint));
     }
   }
   return true;
@@ -317,13 +319,17 @@ bool decodeClusters(const Resources& resources, Problems& problems, ClusterMap& 
     problems.enter("Cluster", cluster.name());
     config::Cluster decoded;
     std::string serviceName;
-    if (!decodeCluster(cluster, problems, decoded, serviceName)) return false;
+    std::set<std::string> identities;
+    if (!decodeCluster(cluster, problems, decoded, serviceName) ||
+        !decodeUpstreamTls(cluster, problems, identities)) {
+      return false;
+    }
     if (out.count(decoded.name) != 0) return problems.fail("", "duplicate resource name");
     // EDS may not have delivered the endpoints yet: a cluster without them has none.
     auto it = assignments.find(serviceName);
     if (it != assignments.end()) {
       problems.enter("ClusterLoadAssignment", serviceName);
-      if (!decodeEndpoints(*it->second, problems, decoded)) return false;
+      if (!decodeEndpoints(*it->second, identities, problems, decoded)) return false;
     }
     out.emplace(decoded.name, std::move(decoded));
   }

@@ -12,6 +12,7 @@
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "xds/codec/authz_codec.h"
 #include "xds/codec/internal.h"
 #include "xds/codec/policy.h"
 #include "xds/codec/trellis_metadata.h"
@@ -34,8 +35,12 @@ constexpr uint64_t kMaxWindow = 0x7fffffff;
 class ListenerDecoder {
  public:
   ListenerDecoder(const std::map<std::string, config::RouteTableConfig>& routeTables,
-                  const ClusterMap& clusters, Problems& problems)
-      : routeTables_(routeTables), clusters_(clusters), problems_(problems) {}
+                  const ClusterMap& clusters, Problems& problems,
+                  std::vector<config::AuthorizationPolicy>& authorization)
+      : routeTables_(routeTables),
+        clusters_(clusters),
+        problems_(problems),
+        authorization_(authorization) {}
 
   bool decode(const Listener& in, config::Listener& out);
 
@@ -60,6 +65,7 @@ class ListenerDecoder {
   const std::map<std::string, config::RouteTableConfig>& routeTables_;
   const ClusterMap& clusters_;
   Problems& problems_;
+  std::vector<config::AuthorizationPolicy>& authorization_;
   std::optional<uint32_t> headersKb_;  // max_request_headers_kb, for the metadata override
 };
 
@@ -410,10 +416,14 @@ bool ListenerDecoder::decodeSettings(const Listener& in, config::Listener& out) 
     http.http2.windowStallTimeout = *timeout;
   }
   if (!readRateLimit(settings, "connectionRateLimit", out.connectionRateLimit)) return false;
+  if (auto service = settings.string("service")) out.service = *service;
+  if (!decodeAuthorization(settings, out.service, authorization_)) return false;
   return settings.finish();
 }
 
-bool ListenerDecoder::decode(const Listener& in, config::Listener& out) {
+bool ListenerDecoder::decode(const Listener& tlsForm, config::Listener& out) {
+  Listener in;
+  if (!decodeInboundMtls(tlsForm, in, problems_, out)) return false;
   if (!onlyFields(in,
                   {"name", "address", "filter_chains", "default_filter_chain", "listener_filters",
                    "listener_filters_timeout", "continue_on_listener_filters_timeout",
@@ -456,8 +466,9 @@ bool ListenerDecoder::decode(const Listener& in, config::Listener& out) {
 
 bool decodeListener(const Listener& listener,
                     const std::map<std::string, config::RouteTableConfig>& routeTables,
-                    const ClusterMap& clusters, Problems& problems, config::Listener& out) {
-  return ListenerDecoder(routeTables, clusters, problems).decode(listener, out);
+                    const ClusterMap& clusters, Problems& problems, config::Listener& out,
+                    std::vector<config::AuthorizationPolicy>& authorization) {
+  return ListenerDecoder(routeTables, clusters, problems, authorization).decode(listener, out);
 }
 
 }  // namespace trellis::xds::detail

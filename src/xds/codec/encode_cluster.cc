@@ -7,6 +7,7 @@
 // metadata["trellis.dev"]: maxIdlePerEndpoint, protocol "TCP" for opaque ports, hashOn (what
 // RingHash and Maglev hash: {header}, {cookie} or {sourceIP}), and the HTTP/2 windows of
 // clusters that do not speak HTTP/2 (the model keeps them).
+// Endpoints with an identity (mesh proxies, mutual TLS): mesh_tls_codec.cc.
 // The resilience policies (circuit breakers, outlier detection, health checks, panic threshold,
 // retry budget, rate limit): encode_cluster_policy.cc.
 
@@ -101,6 +102,7 @@ Cluster encodeCluster(const config::Cluster& cluster) {
   }
   hashMetadata(cluster.hashKey, metadata);
   detail::encodeClusterPolicy(cluster, out, metadata);
+  detail::encodeUpstreamTls(cluster, out);
   detail::attach(std::move(metadata), out);
   return out;
 }
@@ -120,6 +122,7 @@ envoy::config::endpoint::v3::ClusterLoadAssignment encodeLoadAssignment(
     auto* address = lb->mutable_endpoint()->mutable_address()->mutable_socket_address();
     address->set_address(endpoint.host);
     address->set_port_value(endpoint.port);
+    detail::encodeEndpointIdentity(endpoint, *lb);
   }
   return out;
 }

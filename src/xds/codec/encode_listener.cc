@@ -16,13 +16,16 @@
 // Envoy has no field for (http2MaxFrameSize, http2MaxHeaderListSize, http2MaxResetsPerSecond,
 // http2WindowStallTimeoutMs), maxRequestHeadersBytes when it is not a whole number of KiB, and
 // connectionRateLimit (Envoy's network local_ratelimit filter has no keyed buckets, and an AUTO
-// listener would need one bucket shared by its two filter chains).
+// listener would need one bucket shared by its two filter chains), service (the Service served).
+// Mutual TLS (mtls, tlsHandshakeTimeout): mesh_tls_codec.cc. The AuthorizationPolicies of the
+// Service, as "authorization": authz_codec.h.
 
 #include "envoy/extensions/filters/http/fault/v3/fault.pb.h"
 #include "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.pb.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb.h"
 #include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb.h"
+#include "xds/codec/authz_codec.h"
 #include "xds/codec/codec.h"
 #include "xds/codec/internal.h"
 #include "xds/codec/policy.h"
@@ -116,7 +119,8 @@ void httpMetadata(const config::HttpLimits& http, Struct& metadata) {
 
 }  // namespace
 
-Listener encodeListener(const config::Listener& listener) {
+Listener encodeListener(const config::Listener& listener,
+                        std::span<const config::AuthorizationPolicy> authorization) {
   Listener out;
   out.set_name(listener.name);
   auto* socket = out.mutable_address()->mutable_socket_address();
@@ -152,6 +156,9 @@ Listener encodeListener(const config::Listener& listener) {
   if (listener.connectionRateLimit) {
     setRateLimit(metadata, "connectionRateLimit", *listener.connectionRateLimit);
   }
+  if (!listener.service.empty()) setString(metadata, "service", listener.service);
+  encodeAuthorization(authorization, metadata);
+  encodeInboundMtls(listener, out);
   attach(std::move(metadata), out);
   return out;
 }

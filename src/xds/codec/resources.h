@@ -9,6 +9,7 @@
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/config/route/v3/route.pb.h"
+#include "envoy/extensions/transport_sockets/tls/v3/secret.pb.h"
 
 namespace trellis::xds {
 
@@ -23,6 +24,11 @@ inline constexpr std::string_view kEndpointType =
 inline constexpr std::string_view kSecretType =
     "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
+/// SDS secret names, as Istio's: the workload certificate and key ("default", which a proxy
+/// answers from its own identity agent, so the key never leaves it) and the trust bundle.
+inline constexpr std::string_view kWorkloadSecret = "default";
+inline constexpr std::string_view kTrustBundleSecret = "ROOTCA";
+
 /// Metadata filter name under which Trellis-only settings travel (fields Envoy has no place for).
 inline constexpr std::string_view kTrellisMetadata = "trellis.dev";
 
@@ -31,6 +37,9 @@ struct Resources {
   std::vector<envoy::config::route::v3::RouteConfiguration> routes;
   std::vector<envoy::config::cluster::v3::Cluster> clusters;
   std::vector<envoy::config::endpoint::v3::ClusterLoadAssignment> endpoints;
+  /// SDS: only the trust bundle ("ROOTCA") reaches a proxy; the model does not hold it (the
+  /// proxy's TLS contexts do), so encode and decode leave it alone.
+  std::vector<envoy::extensions::transport_sockets::tls::v3::Secret> secrets;
 };
 
 }  // namespace trellis::xds

@@ -1,6 +1,7 @@
 // Feeds arbitrary bytes to the xDS decoder as a serialized DiscoveryResponse whose resources may
-// be of any of the four types: decode must never crash or throw, must give a snapshot or an
-// error, never both, and a snapshot it accepts must survive encode + decode again.
+// be of any of the four types (or the SDS trust bundle): decode must never crash or throw, must
+// give a snapshot or an error, never both, and a snapshot it accepts must survive encode + decode
+// again.
 
 #include <cstddef>
 #include <cstdint>
@@ -22,6 +23,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!any.UnpackTo(&resources.clusters.emplace_back())) resources.clusters.pop_back();
     } else if (any.Is<envoy::config::endpoint::v3::ClusterLoadAssignment>()) {
       if (!any.UnpackTo(&resources.endpoints.emplace_back())) resources.endpoints.pop_back();
+    } else if (any.Is<envoy::extensions::transport_sockets::tls::v3::Secret>()) {
+      envoy::extensions::transport_sockets::tls::v3::Secret secret;
+      std::string error;
+      if (any.UnpackTo(&secret) && !trellis::xds::decodeTrustBundle(secret, error) &&
+          error.empty()) {
+        __builtin_trap();  // a refusal always says why
+      }
     }
   }
   trellis::xds::DecodeResult result = trellis::xds::decode(resources);

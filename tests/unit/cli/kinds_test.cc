@@ -17,6 +17,9 @@ TEST(Kinds, CaseInsensitivePluralAndShortAliases) {
   EXPECT_EQ(resolveKind("wl"), "Workload");
   EXPECT_EQ(resolveKind("grpcroutes"), "GRPCRoute");
   EXPECT_EQ(resolveKind("listeners"), "Listener");
+  EXPECT_EQ(resolveKind("pa"), "PeerAuthentication");
+  EXPECT_EQ(resolveKind("PeerAuthentications"), "PeerAuthentication");
+  EXPECT_EQ(resolveKind("peerauthentication"), "PeerAuthentication");
   EXPECT_EQ(resolveKind("route"), std::nullopt);
 }
 
@@ -41,6 +44,7 @@ TEST(Kinds, UnknownKindSuggestsTheClosestAndListsAll) {
 TEST(Kinds, PluralOfCanonicalKind) {
   EXPECT_EQ(pluralOf("HTTPRoute"), "httproutes");
   EXPECT_EQ(pluralOf("Service"), "services");
+  EXPECT_EQ(pluralOf("PeerAuthentication"), "peerauthentications");
 }
 
 TEST(Kinds, KindSlashName) {

@@ -261,6 +261,17 @@ TEST(GetTable, PolicyColumnsNameTargetsAndPolicies) {
   EXPECT_EQ(renderResourceTable(items, "AuthorizationPolicy"),
             "NAMESPACE   NAME   VERSION   TARGETS       ACTION   RULES\n"
             "shop        pay    4         (namespace)   DENY     1\n");
+  items[0]["kind"] = "PeerAuthentication";
+  items[0]["document"] = "kind: PeerAuthentication\nspec: {mtls: {mode: STRICT}}\n";
+  EXPECT_EQ(renderResourceTable(items, "PeerAuthentication"),
+            "NAMESPACE   NAME   VERSION   TARGETS       MODE\n"
+            "shop        pay    4         (namespace)   STRICT\n");
+  items[0]["document"] =
+      "kind: PeerAuthentication\nspec: {targetRefs: [{kind: Service, name: billing}], mtls: "
+      "{mode: PERMISSIVE}}\n";
+  EXPECT_EQ(renderResourceTable(items, "PeerAuthentication"),
+            "NAMESPACE   NAME   VERSION   TARGETS           MODE\n"
+            "shop        pay    4         Service/billing   PERMISSIVE\n");
 }
 
 TEST(HistoryTable, CreatedUpdatedDeletedWithLineCounts) {

@@ -146,7 +146,7 @@ TEST(LoaderErrorsTest, UnknownApiVersionAndKind) {
                     at(2, 7, "Listner in document 1", "kind",
                        "unknown kind \"Listner\" for apiVersion trellis.dev/v1alpha1 (expected "
                        "Listener or Service or Workload or BackendPolicy or RoutePolicy or "
-                       "AuthorizationPolicy)"));
+                       "AuthorizationPolicy or PeerAuthentication)"));
   expectSingleError("apiVersion: trellis.dev/v1alpha1\nkind: HTTPRoute\n",
                     at(2, 7, "HTTPRoute in document 1", "kind",
                        "kind HTTPRoute belongs to apiVersion gateway.networking.k8s.io/v1, not "

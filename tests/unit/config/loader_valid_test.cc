@@ -46,7 +46,7 @@ Snapshot expectedBasicSnapshot() {
   cart80.hashKey = {HashKey::Source::Header, "x-user-id"};
   Cluster cart9000 = cart80;
   cart9000.name = "default/cart:9000";
-  cart9000.endpoints = {{"10.0.2.31", 9000, 1}};
+  cart9000.endpoints = {{"10.0.2.31", 9000, 1, {}}};
   Cluster shop = cluster("default/shop:80",
                          {{"10.0.0.11", 8080, 1}, {"10.0.0.12", 8080, 2}, {"10.0.0.13", 9090, 1}});
   shop.lbPolicy = LbPolicy::LeastRequest;

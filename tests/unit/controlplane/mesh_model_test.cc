@@ -61,8 +61,9 @@ const config::Listener* listener(const config::Snapshot& snapshot, std::string_v
 TEST(MeshModelTest, SidecarGetsItsInboundSideAndOnlyTheServicesItCalls) {
   auto mesh = parse(shop());
   Registry registry(std::chrono::seconds(30));
-  registry.connected(Registration{"billing-1.shop", "shop", "billing", "127.0.0.2", {16001}, {}});
-  registry.connected(Registration{"ledger-1.shop", "shop", "ledger", "127.0.0.9", {16009}, {}});
+  registry.connected(
+      Registration{"billing-1.shop", "shop", "billing", "127.0.0.2", {16001}, {}, {}});
+  registry.connected(Registration{"ledger-1.shop", "shop", "ledger", "127.0.0.9", {16009}, {}, {}});
   SidecarFacts facts{"shop", "frontend", "127.0.0.1:16000", "127.0.0.1:9000", "127.0.0.1:15001"};
   ProxyModel model = buildSidecarModel(*mesh, registry, facts);
   ASSERT_NE(model.snapshot, nullptr) << model.error;
@@ -184,14 +185,68 @@ TEST(MeshModelTest, AnAddressRegisteredTwiceIsOneEndpoint) {
   auto mesh = parse(shop());
   Registry registry(std::chrono::seconds(30));
   // The same instance re-registered under a new id while the old one is in its grace period.
-  registry.connected(Registration{"billing-1.shop", "shop", "billing", "127.0.0.2", {16001}, {}});
+  registry.connected(
+      Registration{"billing-1.shop", "shop", "billing", "127.0.0.2", {16001}, {}, {}});
   registry.disconnected("billing-1.shop", Clock::now());
-  registry.connected(Registration{"billing-x.shop", "shop", "billing", "127.0.0.2", {16001}, {}});
+  registry.connected(
+      Registration{"billing-x.shop", "shop", "billing", "127.0.0.2", {16001}, {}, {}});
   ProxyModel model = buildSidecarModel(
       *mesh, registry,
       SidecarFacts{"shop", "frontend", "127.0.0.1:16000", "127.0.0.1:9000", "127.0.0.1:15001"});
   ASSERT_NE(model.snapshot, nullptr) << model.error;
   EXPECT_EQ(model.snapshot->clusters.at("shop/billing:80").endpoints.size(), 1u);
+}
+
+}  // namespace
+}  // namespace trellis::controlplane
+
+namespace trellis::controlplane {
+namespace {
+
+// Mutual TLS: a registered proxy with an identity is an mTLS endpoint to its callers, and the
+// inbound listener takes its Service's PeerAuthentication (PERMISSIVE without one).
+TEST(MeshModelTest, IdentitiesAndPeerAuthenticationReachTheSidecar) {
+  std::vector<StoredResource> resources = shop();
+  resources.push_back(
+      stored("PeerAuthentication", "shop", "billing", R"(apiVersion: trellis.dev/v1alpha1
+kind: PeerAuthentication
+metadata: {name: billing, namespace: shop}
+spec: {targetRefs: [{kind: Service, name: billing}], mtls: {mode: STRICT}}
+)"));
+  auto mesh = parse(resources);
+  Registry registry(std::chrono::seconds(30));
+  registry.connected(Registration{"billing-1.shop",
+                                  "shop",
+                                  "billing",
+                                  "127.0.0.2",
+                                  {16001},
+                                  {},
+                                  "spiffe://trellis.local/ns/shop/sa/billing"});
+  registry.connected(
+      Registration{"billing-2.shop", "shop", "billing", "127.0.0.3", {16001}, {}, {}});
+
+  ProxyModel caller = buildSidecarModel(
+      *mesh, registry,
+      SidecarFacts{"shop", "frontend", "127.0.0.1:16000", "127.0.0.1:9000", "127.0.0.1:15001"});
+  ASSERT_NE(caller.snapshot, nullptr) << caller.error;
+  const config::Cluster& billing = caller.snapshot->clusters.at("shop/billing:80");
+  ASSERT_EQ(billing.endpoints.size(), 2u);
+  EXPECT_EQ(billing.endpoints[0].identity, "spiffe://trellis.local/ns/shop/sa/billing");
+  EXPECT_EQ(billing.endpoints[1].identity, "");
+  const config::Listener* callerInbound = listener(*caller.snapshot, kInboundListener);
+  ASSERT_NE(callerInbound, nullptr);
+  EXPECT_EQ(callerInbound->service, "shop/frontend");
+  EXPECT_EQ(callerInbound->mtls, config::MtlsMode::Permissive);
+
+  ProxyModel server = buildSidecarModel(
+      *mesh, registry, SidecarFacts{"shop", "billing", "127.0.0.2:16001", "127.0.0.1:9001", ""});
+  ASSERT_NE(server.snapshot, nullptr) << server.error;
+  const config::Listener* inbound = listener(*server.snapshot, kInboundListener);
+  ASSERT_NE(inbound, nullptr);
+  EXPECT_EQ(inbound->service, "shop/billing");
+  EXPECT_EQ(inbound->mtls, config::MtlsMode::Strict);
+  // The application behind the proxy is reached in plaintext, on loopback.
+  EXPECT_EQ(server.snapshot->clusters.at("inbound/billing:80").endpoints.at(0).identity, "");
 }
 
 }  // namespace

@@ -8,14 +8,14 @@ namespace {
 using std::chrono::seconds;
 
 Registration billing(std::string id, std::string address) {
-  return {std::move(id), "shop", "billing", std::move(address), {8080}, {{"version", "v1"}}};
+  return {std::move(id), "shop", "billing", std::move(address), {8080}, {{"version", "v1"}}, {}};
 }
 
 TEST(Registry, ConnectedProxiesAreEndpointsOfTheirService) {
   Registry registry(seconds(10));
   registry.connected(billing("b-1", "10.0.0.1"));
   registry.connected(billing("b-2", "10.0.0.2"));
-  registry.connected({"c-1", "shop", "checkout", "10.0.0.3", {8080}, {}});
+  registry.connected({"c-1", "shop", "checkout", "10.0.0.3", {8080}, {}, {}});
   auto endpoints = registry.endpoints("shop", "billing");
   ASSERT_EQ(endpoints.size(), 2u);
   EXPECT_EQ(endpoints[0].address, "10.0.0.1");
@@ -92,6 +92,29 @@ TEST(Registry, RestoredInstancesAreEndpointsInTheirGracePeriod) {
   registry.restore(billing("b-1", "10.0.0.9"), t0);
   EXPECT_EQ(registry.version(), version);
   EXPECT_EQ(registry.endpoints("shop", "billing")[0].address, "10.0.0.1");
+}
+
+}  // namespace
+}  // namespace trellis::controlplane
+
+namespace trellis::controlplane {
+namespace {
+
+// A proxy that comes back with another identity (it got a certificate, or another service
+// account) changes what its callers must expect: that is a change.
+TEST(Registry, AnIdentityChangeIsAChange) {
+  Registry registry(std::chrono::seconds(10));
+  Registration plain = billing("b-1", "10.0.0.1");
+  registry.connected(plain);
+  const uint64_t before = registry.version();
+  registry.connected(plain);
+  EXPECT_EQ(registry.version(), before);
+  Registration withIdentity = plain;
+  withIdentity.identity = "spiffe://trellis.local/ns/shop/sa/billing";
+  registry.connected(withIdentity);
+  EXPECT_GT(registry.version(), before);
+  ASSERT_EQ(registry.endpoints("shop", "billing").size(), 1u);
+  EXPECT_EQ(registry.endpoints("shop", "billing")[0].identity, withIdentity.identity);
 }
 
 }  // namespace

@@ -169,7 +169,7 @@ config::Cluster makeCluster(const std::string& name, const std::vector<uint16_t>
                             const config::HealthCheck& check) {
   config::Cluster cluster;
   cluster.name = name;
-  for (uint16_t port : ports) cluster.endpoints.push_back({"127.0.0.1", port, 1});
+  for (uint16_t port : ports) cluster.endpoints.push_back({"127.0.0.1", port, 1, {}});
   cluster.healthCheck = check;
   return cluster;
 }
@@ -204,7 +204,7 @@ class HealthCheckerTest : public ::testing::Test {
   void apply(const std::vector<const config::Cluster*>& clusters) {
     std::vector<HealthTarget> targets;
     for (const config::Cluster* cluster : clusters) {
-      targets.push_back(HealthTarget{cluster, stateFor(*cluster)});
+      targets.push_back(HealthTarget{cluster, stateFor(*cluster), nullptr});
     }
     checker.update(targets);
   }
@@ -428,6 +428,23 @@ TEST_F(HealthCheckerTest, TcpConnectDecides) {
   ASSERT_TRUE(runProbes(ep, 1));
   EXPECT_EQ(verdict("tcp", listener.port), EndpointHealth::kUnhealthy);
   EXPECT_EQ(version("tcp"), 2u);
+}
+
+// A mesh endpoint (one with an identity) is probed over mutual TLS, as traffic reaches it: a
+// plaintext probe would be refused by a STRICT peer. Without a workload certificate the probe
+// fails and says why, instead of probing in plaintext.
+TEST_F(HealthCheckerTest, MeshEndpointIsNeverProbedInPlaintext) {
+  SilentListener listener;
+  auto check = httpCheck();
+  check.type = config::HealthCheck::Type::Tcp;
+  auto cluster = makeCluster("mesh", {listener.port}, check);
+  cluster.endpoints[0].identity = "spiffe://trellis.local/ns/shop/sa/billing";
+  const std::string ep = key(listener.port);
+  apply({&cluster});
+  ASSERT_TRUE(runProbes(ep, 1));
+  EXPECT_EQ(last(ep).outcome, ProbeOutcome::Failed);
+  EXPECT_EQ(last(ep).detail, "mutual TLS: this proxy has no workload certificate");
+  EXPECT_EQ(verdict("mesh", listener.port), EndpointHealth::kUnhealthy);
 }
 
 TEST_F(HealthCheckerTest, UpdateKeepsCountersOfRemainingEndpointsAndStopsRemovedOnes) {

@@ -260,8 +260,8 @@ TEST(Maglev, MoreEndpointsThanSlotsStillWorks) {
 
 TEST(EndpointKey, FormatsHostAndPort) {
   config::Cluster cluster;
-  cluster.endpoints.push_back({"10.1.2.3", 8080, 1});
-  cluster.endpoints.push_back({"fd00::1", 443, 1});
+  cluster.endpoints.push_back({"10.1.2.3", 8080, 1, {}});
+  cluster.endpoints.push_back({"fd00::1", 443, 1, {}});
   EXPECT_EQ(endpointHashKey(cluster, 0), "10.1.2.3:8080");
   EXPECT_EQ(endpointHashKey(cluster, 1), "[fd00::1]:443");
   EXPECT_EQ(endpointHashKey(cluster, 2), "#2");

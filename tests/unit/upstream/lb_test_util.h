@@ -19,8 +19,10 @@ inline config::Cluster makeCluster(config::LbPolicy policy, const std::vector<ui
   for (size_t i = 0; i < weights.size(); ++i) {
     const uint32_t host = firstHost + static_cast<uint32_t>(i);
     cluster.endpoints.push_back(
-        {"10.0." + std::to_string(host / 256) + "." + std::to_string(host % 256), 8080,
-         weights[i]});
+        {"10.0." + std::to_string(host / 256) + "." + std::to_string(host % 256),
+         8080,
+         weights[i],
+         {}});
   }
   return cluster;
 }

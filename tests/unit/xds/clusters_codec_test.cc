@@ -18,7 +18,7 @@ config::Cluster grpcCluster() {
   c.connectTimeout = config::Duration(1500);
   c.idleTimeout = config::Duration(30000);
   c.maxIdlePerEndpoint = 8;
-  c.endpoints = {{"10.0.0.1", 50051, 3}, {"10.0.0.2", 50051, 0}, {"::1", 50052, 1}};
+  c.endpoints = {{"10.0.0.1", 50051, 3, {}}, {"10.0.0.2", 50051, 0, {}}, {"::1", 50052, 1, {}}};
   return c;
 }
 

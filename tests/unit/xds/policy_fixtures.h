@@ -14,7 +14,7 @@ using config::Duration;
 inline config::Cluster policyCluster() {
   config::Cluster c;
   c.name = "shop/api:80";
-  c.endpoints = {{"10.0.0.1", 80, 1}};
+  c.endpoints = {{"10.0.0.1", 80, 1, {}}};
   c.circuitBreaker = {10, 20, 30, 40};
   c.retryBudget = {35, 7, Duration(2500)};
   config::OutlierDetection od;

@@ -8,6 +8,7 @@
 #include "client_harness.h"
 #include "grpc_ads_server.h"
 #include "test_resources.h"
+#include "xds/codec/codec.h"
 
 namespace trellis::xds::client {
 namespace {
@@ -24,7 +25,8 @@ AdsClientOptions optionsFor(const std::string& server) {
                   "127.0.0.1:16001",
                   "127.0.0.1:9001",
                   "127.0.0.1:15001",
-                  {{"version", "v1"}, {"track", "canary"}}};
+                  {{"version", "v1"}, {"track", "canary"}},
+                  ""};
   return options;
 }
 
@@ -368,6 +370,47 @@ TEST(AdsClient, BadServerAddressIsAnError) {
   std::string error;
   EXPECT_TRUE(parseServerAddress("[::1]:18000", error));
   EXPECT_TRUE(parseServerAddress("localhost:18000", error));
+}
+
+// A proxy with a workload certificate announces its service account and subscribes to the
+// trust bundle (SDS "ROOTCA"); the bundle reaches the ApplyFn with the rest, and a later root
+// rotation is one more SDS response.
+TEST(AdsClient, SubscribesToTheTrustBundleWithACertificate) {
+  GrpcAdsServer server;
+  ASSERT_TRUE(server.ok());
+  AdsClientOptions options = optionsFor(server.address());
+  options.node.serviceAccount = "billing-sa";
+  options.trustBundle = true;
+  ClientHarness client(options);
+  ASSERT_EQ(client.start(), "");
+  auto sds = server.next(kSecretType);
+  ASSERT_TRUE(sds);
+  EXPECT_EQ(namesOf(sds->request), std::vector<std::string>{"ROOTCA"});
+  establish(server, client);
+  ASSERT_TRUE(
+      server.send(response(kSecretType, "1", "sds-1", std::vector{encodeTrustBundle("root-1")})));
+  expectAck(server.next(kSecretType), "1", "sds-1");
+  ASSERT_TRUE(client.waitForApplies(2));
+  Resources last = client.applied().back();
+  ASSERT_EQ(last.secrets.size(), 1u);
+  EXPECT_EQ(last.secrets[0].validation_context().trusted_ca().inline_string(), "root-1");
+  EXPECT_EQ(last.listeners.size(), 1u);
+  EXPECT_EQ(typeStatus(client.status(), ResourceType::Secret).resources, 1u);
+}
+
+TEST(AdsClient, AnnouncesItsServiceAccount) {
+  GrpcAdsServer server;
+  ASSERT_TRUE(server.ok());
+  AdsClientOptions options = optionsFor(server.address());
+  options.node.serviceAccount = "billing-sa";
+  ClientHarness client(options);
+  ASSERT_EQ(client.start(), "");
+  auto cds = server.next(kClusterType);
+  ASSERT_TRUE(cds);
+  EXPECT_EQ(cds->request.node().metadata().fields().at("SERVICE_ACCOUNT").string_value(),
+            "billing-sa");
+  // Without trustBundle there is no SDS subscription.
+  EXPECT_FALSE(server.next(kSecretType, std::chrono::milliseconds(200)));
 }
 
 }  // namespace

@@ -154,7 +154,8 @@ TEST(ResponseMerge, SameResourcesComparesContent) {
 
 TEST(Node, CarriesIdentityAndMetadataAsTheControlPlaneExpects) {
   NodeIdentity identity{"billing-1.shop",  "billing",        "shop", "billing-1",
-                        "127.0.0.1:16001", "127.0.0.1:9001", "",     {{"version", "v1"}}};
+                        "127.0.0.1:16001", "127.0.0.1:9001", "",     {{"version", "v1"}},
+                        "billing"};
   auto node = buildNode(identity);
   EXPECT_EQ(node.id(), "billing-1.shop");
   EXPECT_EQ(node.cluster(), "billing");
@@ -167,6 +168,7 @@ TEST(Node, CarriesIdentityAndMetadataAsTheControlPlaneExpects) {
   EXPECT_EQ(fields.at("APP_ADDRESS").string_value(), "127.0.0.1:9001");
   EXPECT_EQ(fields.count("OUTBOUND_ADDRESS"), 0u);  // not given: left out
   EXPECT_EQ(fields.at("LABELS").struct_value().fields().at("version").string_value(), "v1");
+  EXPECT_EQ(fields.at("SERVICE_ACCOUNT").string_value(), "billing");
 }
 
 }  // namespace

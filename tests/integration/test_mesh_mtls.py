@@ -1,0 +1,195 @@
+"""Zero trust in a mesh of real processes: sidecars get their identities from trellisd's CA,
+call each other over mutual TLS without the applications knowing, and the server's sidecar
+learns who called (x-forwarded-client-cert to the application, AuthorizationPolicy by principal).
+PeerAuthentication switches a Service between PERMISSIVE (plaintext still accepted, and counted)
+and STRICT (refused) while everything runs; the trust bundle arrives over SDS.
+"""
+
+import json
+import socket
+import time
+import unittest
+
+from harness import TrellisTestCase, http_get
+from mesh_harness import Mesh, wait_until
+from test_proxy_identity import IdentityInstance, write_token_file
+
+NS = "shop"
+TD = "trellis.local"
+
+
+def spiffe(sa):
+    return f"spiffe://{TD}/ns/{NS}/sa/{sa}"
+
+
+def peer_authentication(name, mode, service=None):
+    targets = f"targetRefs: [{{kind: Service, name: {service}}}]\n  " if service else ""
+    return (f"apiVersion: trellis.dev/v1alpha1\nkind: PeerAuthentication\n"
+            f"metadata: {{name: {name}, namespace: {NS}}}\n"
+            f"spec:\n  {targets}mtls: {{mode: {mode}}}\n")
+
+
+def allow_only(name, service, principal):
+    return (f"apiVersion: trellis.dev/v1alpha1\nkind: AuthorizationPolicy\n"
+            f"metadata: {{name: {name}, namespace: {NS}}}\n"
+            f"spec:\n  targetRefs: [{{kind: Service, name: {service}}}]\n  action: ALLOW\n"
+            f"  rules:\n  - from:\n    - source: {{principals: [\"{principal}\"]}}\n")
+
+
+def plaintext_answer(port):
+    """The first bytes a plaintext HTTP request gets from `port` ("" if the connection is
+    closed or reset without an answer)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: billing\r\nConnection: close\r\n\r\n")
+            return sock.recv(64).decode("latin-1")
+    except (ConnectionResetError, BrokenPipeError):
+        return ""
+
+
+class MeshTestCase(TrellisTestCase):
+    """trellisd with examples/shop applied; start() runs an instance whose sidecar joins with a
+    token for the service's own account."""
+    mesh_args = ()
+
+    def setUp(self):
+        self.mesh = Mesh(self, extra_args=self.mesh_args)
+        self.mesh.apply_shop()
+
+    def start(self, service, name, outbound=False):
+        status, body = self.mesh.request("POST", "/api/v1/identity/tokens",
+                                         {"namespace": NS, "serviceAccount": service})
+        self.assertEqual(status, 200, body)
+        inst = IdentityInstance(self.mesh, service, name, NS, write_token_file(body["token"]),
+                                outbound=outbound)
+        self.mesh.instances.append(inst)
+        return inst
+
+    def apply(self, *documents):
+        status, body = self.mesh.apply_files([("security.yaml", "---\n".join(documents))])
+        self.assertEqual(status, 200, body)
+
+    def inbound_mode(self, inst):
+        for listener in inst.config_dump()["listeners"]:
+            if listener["name"] == "mesh/inbound":
+                return listener.get("mtls")
+        return None
+
+    @staticmethod
+    def logs(inst):
+        return inst.proxy.stdout_text() + inst.proxy.stderr_text()
+
+    def call_billing(self, checkout):
+        return http_get(checkout.outbound_port, "/charge", headers={"Host": "billing"})
+
+
+class MeshMutualTlsTest(MeshTestCase):
+    def test_sidecars_call_each_other_over_mutual_tls(self):
+        billing = self.start("billing", "billing-1")
+        checkout = self.start("checkout", "checkout-1", outbound=True)
+        checkout.wait_endpoints("billing", {billing.inbound_port})
+
+        # trellisd tells the caller which identity billing's endpoint must present.
+        clusters = checkout.config_dump()["clusters"]
+        billing_cluster = next(c for c in clusters if c["name"].startswith("shop/billing:"))
+        self.assertEqual([e.get("identity") for e in billing_cluster["endpoints"]],
+                         [spiffe("billing")])
+
+        response = self.call_billing(checkout)
+        self.assertEqual(response.status, 200, response.body)
+        echoed = json.loads(response.body)
+        # The application behind billing's sidecar learns the caller from its certificate.
+        self.assertEqual(echoed["headers"].get("x-forwarded-client-cert"),
+                         [f"By={spiffe('billing')};URI={spiffe('checkout')}"])
+        self.assertGreaterEqual(
+            billing.metric("trellis_tls_handshakes_total", side="downstream"), 1)
+        self.assertGreaterEqual(checkout.metric("trellis_tls_handshakes_total", side="upstream"),
+                                1)
+        # The trust bundle came over SDS.
+        sds = billing.xds()["types"][
+            "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"]
+        self.assertEqual(sds["resources"], 1, sds)
+        self.assertTrue(sds["acked_version"], sds)
+
+        # A client cannot forge the header: the sidecar replaces what it sent.
+        response = http_get(checkout.outbound_port, "/",
+                            headers={"Host": "billing",
+                                     "x-forwarded-client-cert": "URI=spiffe://evil/ns/x/sa/y"})
+        self.assertEqual(json.loads(response.body)["headers"].get("x-forwarded-client-cert"),
+                         [f"By={spiffe('billing')};URI={spiffe('checkout')}"])
+
+    def test_permissive_counts_plaintext_and_strict_refuses_it(self):
+        billing = self.start("billing", "billing-1")
+        checkout = self.start("checkout", "checkout-1", outbound=True)
+        checkout.wait_endpoints("billing", {billing.inbound_port})
+        self.assertEqual(self.inbound_mode(billing), "permissive")
+
+        # PERMISSIVE (the default): a plaintext client is served, and counted.
+        self.assertTrue(plaintext_answer(billing.inbound_port).startswith("HTTP/1.1 200"))
+        billing.wait_metric(1, "trellis_downstream_plaintext_connections_total")
+
+        self.apply(peer_authentication("billing-strict", "STRICT", "billing"))
+        wait_until("billing's inbound listener in STRICT",
+                   lambda: self.inbound_mode(billing) == "strict", procs=[billing.proxy])
+        self.assertEqual(plaintext_answer(billing.inbound_port), "")
+        wait_until("the refusal counted", lambda: billing.metric(
+            "trellis_tls_handshake_failures_total", side="downstream",
+            reason="plaintext_refused") >= 1, procs=[billing.proxy])
+        # Mutual TLS between the sidecars goes on.
+        self.assertEqual(self.call_billing(checkout).status, 200)
+
+        # A namespace-wide DISABLE loses to the Service's STRICT (the most specific wins).
+        self.apply(peer_authentication("billing-strict", "STRICT", "billing"),
+                   peer_authentication("shop-off", "DISABLE"))
+        self.assertEqual(self.inbound_mode(billing), "strict")
+
+    def test_authorization_policy_decides_by_the_callers_identity(self):
+        billing = self.start("billing", "billing-1")
+        checkout = self.start("checkout", "checkout-1", outbound=True)
+        checkout.wait_endpoints("billing", {billing.inbound_port})
+        self.assertEqual(self.call_billing(checkout).status, 200)
+
+        self.apply(allow_only("billing-callers", "billing", spiffe("frontend")))
+        wait_until("checkout's call denied",
+                   lambda: self.call_billing(checkout).status == 403, procs=[billing.proxy])
+        response = self.call_billing(checkout)
+        self.assertEqual(response.header("x-trellis-reason"), "rbac_denied")
+        self.assertGreaterEqual(billing.metric("trellis_authz_denied_total",
+                                               listener="mesh/inbound"), 1)
+        wait_until("the access-log line naming the policy",
+                   lambda: "policy=shop/billing-callers" in self.logs(billing),
+                   procs=[billing.proxy])
+        self.assertIn(f"principal={spiffe('checkout')}", self.logs(billing))
+
+        self.apply(allow_only("billing-callers", "billing", spiffe("checkout")))
+        wait_until("checkout's call allowed again",
+                   lambda: self.call_billing(checkout).status == 200, procs=[billing.proxy])
+
+
+class RenewalUnderTrafficTest(MeshTestCase):
+    """Certificates of 4 s: both sidecars renew about every 2 s while requests flow between
+    them over mutual TLS; no request fails, and new connections present the new certificate."""
+    mesh_args = ("--cert-ttl", "4s")
+
+    def test_renewals_drop_no_request(self):
+        billing = self.start("billing", "billing-1")
+        checkout = self.start("checkout", "checkout-1", outbound=True)
+        checkout.wait_endpoints("billing", {billing.inbound_port})
+        first_serial = billing.certs()["certificate"]["serial_number"]
+        statuses = []
+        deadline = time.monotonic() + 7
+        while time.monotonic() < deadline:
+            statuses.append(self.call_billing(checkout).status)
+        self.assertEqual(set(statuses), {200}, statuses)
+        self.assertGreaterEqual(len(statuses), 20)
+        for inst in (billing, checkout):
+            self.assertGreaterEqual(inst.metric("trellis_identity_renewals_total",
+                                                result="success"), 2)
+        self.assertNotEqual(billing.certs()["certificate"]["serial_number"], first_serial)
+        # Handshakes made after the renewals verified the renewed certificates.
+        self.assertEqual(checkout.metric("trellis_tls_handshake_failures_total"), 0)
+        self.assertEqual(billing.metric("trellis_tls_handshake_failures_total"), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
