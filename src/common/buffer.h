@@ -46,6 +46,7 @@ class Buffer {
   /// Ensures at least `n` writable bytes at the tail (compacting or growing) and returns them.
   char* prepare(size_t n);
   size_t writable() const { return capacity_ - write_; }
+  bool hasBlock() const { return data_ != nullptr; }
   char* tail() { return data_ + write_; }
   void commit(size_t n) { write_ += n; }
   void append(const char* p, size_t n) {

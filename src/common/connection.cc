@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/socket.h"
@@ -44,10 +45,21 @@ void Connection::onEvents(uint32_t events) {
   if (owner_ != nullptr) owner_->onConnectionEvent(*this, events);
 }
 
+namespace {
+
+// A buffer without a block starts with a pooled one: asking for `maxBytes` (64 KiB for HTTP
+// sessions) would malloc and free a block the pool does not keep on every request. Longer
+// input grows the buffer as before.
+size_t firstReadSize(const Buffer& in, size_t maxBytes) {
+  return in.hasBlock() ? maxBytes : std::min(maxBytes, BufferPool::kBlockSize);
+}
+
+}  // namespace
+
 Connection::ReadResult Connection::read(size_t maxBytes) {
   if (tls_ != nullptr) return readTls(maxBytes);
   if (peerClosed_) return ReadResult::Eof;
-  if (in_.writable() < 1024) in_.prepare(maxBytes);
+  if (in_.writable() < 1024) in_.prepare(firstReadSize(in_, maxBytes));
   size_t room = in_.writable() < maxBytes ? in_.writable() : maxBytes;
   ssize_t n = ::read(fd_, in_.tail(), room);
   if (n > 0) {
@@ -253,7 +265,7 @@ Connection::ReadResult Connection::readTls(size_t maxBytes) {
     readReady_ = false;
     return tlsErrno_ != 0 ? ReadResult::Error : ReadResult::Again;
   }
-  if (in_.writable() < 1024) in_.prepare(maxBytes);
+  if (in_.writable() < 1024) in_.prepare(firstReadSize(in_, maxBytes));
   size_t room = in_.writable() < maxBytes ? in_.writable() : maxBytes;
   size_t got = 0;
   switch (tls_->read(in_.tail(), room, got)) {

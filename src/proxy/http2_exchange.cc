@@ -36,6 +36,7 @@ grpc::Status grpcStatusFor(LocalReason reason, int httpStatus) {
     case LocalReason::RateLimited:
       return grpc::Status::ResourceExhausted;
     case LocalReason::RbacDenied:
+    case LocalReason::MtlsRequired:
       return grpc::Status::PermissionDenied;
     default:
       return grpc::statusFromHttp(httpStatus);
@@ -124,7 +125,7 @@ void Http2Exchange::onRequestHeaders(std::span<const http::HeaderField> fields, 
 
   routing::RequestView view{method, authority, path, query, headers};
   route_ = decideRoute(session_.worker(), *config_, listener_, view, session_.peerIp(),
-                       session_.peerIdentity());
+                       session_.peerIdentity(), normalizedPath_);
   stats_ = route_.stats;
   if (route_.rule != nullptr && !route_.rule->redirect) {
     requestBodyLimit_ =
@@ -174,7 +175,8 @@ void Http2Exchange::onRequestHeaders(std::span<const http::HeaderField> fields, 
     noteActivity();
     streamIdle_.arm(session_.worker().loop().timers(), streamIdleMs_);
   }
-  startUpstream(headers, method, path, query, authority, !endStream, contentLength != nullptr);
+  startUpstream(headers, method, route_.path, query, authority, !endStream,
+                contentLength != nullptr);
 }
 
 void Http2Exchange::startUpstream(std::span<const http::HeaderField> headers,

@@ -75,6 +75,7 @@ class Http2Exchange final : public UpstreamStreamHandler {
   std::shared_ptr<const WorkerConfig> config_;
   const ListenerRuntime& listener_;
   RouteDecision route_;
+  std::string normalizedPath_;  // route_.path when the request's was not in normal form
   RequestStats* stats_ = nullptr;
   UpstreamStream* upstream_ = nullptr;
   FieldList fields_;           // response heads and local replies

@@ -266,7 +266,8 @@ bool HttpSession::startRequest() {
 
   routing::RequestView view{request_.method, request_.host, request_.path, request_.query,
                             request_.headers};
-  route_ = decideRoute(worker_, *exchangeConfig_, *listener_, view, peerIp_, down_->peerIdentity());
+  route_ = decideRoute(worker_, *exchangeConfig_, *listener_, view, peerIp_, down_->peerIdentity(),
+                       normalizedPath_);
   RouteDecision& route = route_;
   requestStats_ = route.stats;
   if (route_.rule != nullptr && !route_.rule->redirect) {
@@ -287,7 +288,7 @@ bool HttpSession::startRequest() {
   // The forwarded head, kept until a response starts so a stale pooled connection can be
   // replaced transparently.
   std::string rewrittenPath;
-  auto [path, host] = rewriteTarget(*route_.rule, request_.path, request_.host, rewrittenPath);
+  auto [path, host] = rewriteTarget(*route_.rule, route_.path, request_.host, rewrittenPath);
   // Upgrades (WebSocket) keep the byte-level path: a 101 commits the connection, so there is
   // nothing to retry.
   if (route_.cluster->config.protocol == config::UpstreamProtocol::Http2 ||

@@ -116,7 +116,8 @@ class HttpSession final : public Session, public ConnectionOwner, public Upstrea
   http::RequestHead request_;
   http::ResponseHead response_;
   std::shared_ptr<const WorkerConfig> exchangeConfig_;  // the snapshot this request started on
-  RouteDecision route_;  // rule, cluster and endpoint; endpoint >= 0 while counted as active
+  RouteDecision route_;         // rule, cluster and endpoint; endpoint >= 0 while counted as active
+  std::string normalizedPath_;  // route_.path when the request's was not in normal form
   RequestStats* requestStats_ = nullptr;
   Buffer upstreamHead_;    // serialised request head, kept until the response starts (replay)
   Buffer downstreamHead_;  // response head being assembled

@@ -46,6 +46,8 @@ std::string_view localReasonName(LocalReason reason) {
       return "rbac_denied";
     case LocalReason::UpstreamTlsFailure:
       return "upstream_tls_failure";
+    case LocalReason::MtlsRequired:
+      return "mtls_required";
     case LocalReason::kCount:
       break;
   }

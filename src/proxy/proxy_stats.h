@@ -43,6 +43,7 @@ enum class LocalReason : uint8_t {
   StreamIdleTimeout,       // no bytes either way for the stream idle timeout (504)
   RbacDenied,              // an AuthorizationPolicy denied the request (403)
   UpstreamTlsFailure,      // the mutual TLS handshake with the upstream proxy failed (503)
+  MtlsRequired,            // plaintext on a listener that turned STRICT after accepting it (403)
   kCount
 };
 std::string_view localReasonName(LocalReason reason);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/logging.h"
+#include "http/path_normalize.h"
 #include "proxy/head_writer.h"
 #include "resilience/outlier_detector.h"
 #include "upstream/lb/load_balancer.h"
@@ -165,9 +166,29 @@ bool authorize(const ListenerRuntime& listener, const authz::Request& request,
 
 RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
                           const ListenerRuntime& listener, const routing::RequestView& request,
-                          std::string_view peerIp, std::string_view principal) {
+                          std::string_view peerIp, std::string_view principal,
+                          std::string& pathStorage) {
   RouteDecision d;
+  d.path = request.path;
+  if (listener.config->mtls == config::MtlsMode::Strict && principal.empty()) {
+    // Only a connection accepted in plaintext before its listener turned STRICT has no
+    // identity here: a STRICT handshake requires a client certificate with a SPIFFE ID.
+    d.stats = listener.unroutedStats;
+    d.localStatus = 403;
+    d.reason = LocalReason::MtlsRequired;
+    return d;
+  }
+  routing::RequestView normalized = request;
   if (!listener.authz.policies.empty()) {
+    auto path = http::normalizePath(request.path, pathStorage);
+    if (!path) {
+      d.stats = listener.unroutedStats;
+      d.localStatus = 400;
+      d.reason = LocalReason::BadRequest;
+      return d;
+    }
+    normalized.path = *path;
+    d.path = *path;
     // A header sent several times is matched as its values joined with "," (RFC 9110 §5.3);
     // only then does the lookup need storage.
     std::string joined;
@@ -193,7 +214,7 @@ RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
     check.port = listener.config->port;
     check.isHttp = true;
     check.method = request.method;
-    check.path = request.path;
+    check.path = normalized.path;
     check.headers = authz::HeaderLookup(headers);
     if (!authorize(listener, check, peerIp)) {
       d.stats = listener.unroutedStats;
@@ -202,7 +223,7 @@ RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
       return d;
     }
   }
-  d.rule = listener.routes->match(request);
+  d.rule = listener.routes->match(normalized);
   if (d.rule == nullptr) {
     d.stats = listener.unroutedStats;
     d.localStatus = 404;
@@ -213,12 +234,12 @@ RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
   d.stats = d.runtime != nullptr ? d.runtime->localStats : listener.unroutedStats;
   if (d.rule->redirect) {
     d.location = routing::redirectLocation(*d.rule->redirect, d.rule->match.path, "http",
-                                           request.host, request.path, request.query);
+                                           normalized.host, normalized.path, normalized.query);
     d.localStatus = d.rule->redirect->statusCode;
     d.reason = LocalReason::Redirect;
     return d;
   }
-  if (d.runtime != nullptr && rateLimited(d.runtime->rateLimiter, request, peerIp, d)) return d;
+  if (d.runtime != nullptr && rateLimited(d.runtime->rateLimiter, normalized, peerIp, d)) return d;
   if (d.rule->fault) {
     resilience::FaultDecision fault = resilience::decideFault(
         *d.rule->fault, request.headers, worker.random().next(), worker.random().next());

@@ -28,17 +28,25 @@ struct RouteDecision {
   std::string location;          // redirects
   uint32_t retryAfter = 0;       // 429: seconds for `retry-after`
   int16_t localGrpcStatus = -1;  // fault aborts of gRPC calls: the configured grpc-status
+  /// The path that was authorized and routed, and is forwarded: the request's, or its normal
+  /// form (http/path_normalize.h) on listeners with AuthorizationPolicies.
+  std::string_view path;
 
   bool forward() const { return endpoint >= 0; }
 };
 
 /// Authorizes, then routes `request` on `listener`. `principal` is the client's SPIFFE ID
 /// (Connection::peerIdentity(): "" without mutual TLS). A request the listener's
-/// AuthorizationPolicies deny gets 403 rbac_denied. A forwarding decision must be paired with
-/// releaseEndpoint() when the exchange ends.
+/// AuthorizationPolicies deny gets 403 rbac_denied. On a listener with policies the path is
+/// normalized first, into `pathStorage` when it changes (kept by the caller until the request
+/// is forwarded), and a path that cannot be normalized gets 400. On a STRICT listener a request
+/// without a client identity (a plaintext connection accepted before the switch to STRICT) gets
+/// 403 mtls_required. A forwarding decision must be paired with releaseEndpoint() when the
+/// exchange ends.
 RouteDecision decideRoute(Worker& worker, const WorkerConfig& config,
                           const ListenerRuntime& listener, const routing::RequestView& request,
-                          std::string_view peerIp, std::string_view principal);
+                          std::string_view peerIp, std::string_view principal,
+                          std::string& pathStorage);
 
 /// Decides `request` with the AuthorizationPolicies of `listener`'s Service (always allowed
 /// without any); counts and logs ("authz denied ..." / "authz audit ...", info level) denials

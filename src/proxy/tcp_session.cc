@@ -33,6 +33,26 @@ TcpSession::~TcpSession() {
   listener_->stats->connectionsActive.sub();
 }
 
+void TcpSession::onConfigApplied() {
+  if (!down_) return;
+  const ListenerRuntime* current = nullptr;
+  for (const ListenerRuntime& listener : worker_.config()->listeners) {
+    if (listener.config->name == listener_->config->name) current = &listener;
+  }
+  if (current == nullptr) return;  // a removed listener's relays finish on their own
+  if (current->config->mtls == config::MtlsMode::Strict && !down_->tls()) {
+    worker_.stats().tls.downstreamFailures[static_cast<size_t>(TlsFailure::PlaintextRefused)].inc();
+    close();
+    return;
+  }
+  if (!current->authz.policies.empty()) {
+    authz::Request request;
+    request.principal = down_->peerIdentity();
+    request.port = current->config->port;
+    if (!authorize(*current, request, peer_.ip())) close();
+  }
+}
+
 bool TcpSession::start() {
   if (!listener_->authz.policies.empty()) {
     // Only the peer's identity and the port are known: see the TCP rules in authz::evaluate.

@@ -19,6 +19,9 @@ class TcpSession final : public Session, public ConnectionOwner {
   ~TcpSession() override;
   void begin() override;
   void drain() override {}  // opaque streams have no request boundary; they end on their own
+  /// A listener that turned STRICT closes its plaintext relays, and a new AuthorizationPolicy
+  /// is decided again for every open relay: neither waits for the connection to end.
+  void onConfigApplied() override;
   void onConnectionEvent(Connection& connection, uint32_t events) override;
 
  private:

@@ -167,11 +167,23 @@ void TlsAcceptor::onFirstBytes() {
   if (!down_ || down_->in().empty()) return;
   if (static_cast<unsigned char>(down_->in().data()[0]) == kTlsHandshakeRecord) {
     startHandshake();
-  } else if (listener_->config->mtls == config::MtlsMode::Permissive) {
+    return;
+  }
+  const ListenerRuntime* current = currentListener();
+  if (current == nullptr) {
+    close();
+  } else if (current->config->mtls != config::MtlsMode::Strict) {
     servePlaintext();
   } else {
     fail(TlsFailure::PlaintextRefused);
   }
+}
+
+const ListenerRuntime* TlsAcceptor::currentListener() const {
+  for (const ListenerRuntime& listener : worker_.config()->listeners) {
+    if (listener.config->name == listener_->config->name) return &listener;
+  }
+  return nullptr;
 }
 
 void TlsAcceptor::startHandshake() {
@@ -191,7 +203,8 @@ void TlsAcceptor::startHandshake() {
 
 void TlsAcceptor::onTimer() {
   if (!down_) return;
-  if (!handshaking_ && listener_->config->mtls == config::MtlsMode::Permissive) {
+  const ListenerRuntime* current = currentListener();
+  if (!handshaking_ && current != nullptr && current->config->mtls != config::MtlsMode::Strict) {
     servePlaintext();  // a silent client on a PERMISSIVE TCP/AUTO listener
     return;
   }
@@ -232,6 +245,10 @@ void TlsAcceptor::handOff() {
     return;
   }
   const ListenerRuntime& listener = current->listeners[index];
+  if (!down_->tls() && listener.config->mtls == config::MtlsMode::Strict) {
+    fail(TlsFailure::PlaintextRefused);  // the listener turned STRICT meanwhile
+    return;
+  }
   const std::string_view alpn = down_->alpn();
   down_->setOwner(nullptr);
   std::unique_ptr<Session> next;

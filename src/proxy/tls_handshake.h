@@ -73,6 +73,9 @@ class TlsAcceptor final : public Session, public ConnectionOwner {
   void handOff();
   void servePlaintext();
   void close();
+  /// The listener in the worker's current snapshot (found by name: a reload may have changed
+  /// its mode since the accept); null once it was removed.
+  const ListenerRuntime* currentListener() const;
 
   Worker& worker_;
   std::shared_ptr<const WorkerConfig> config_;  // keeps listener_ and the contexts alive

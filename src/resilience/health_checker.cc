@@ -32,7 +32,7 @@ struct HealthChecker::ClusterEntry {
   std::string httpRequest;   // the whole HTTP/1.1 probe request
   bool validRequest = true;  // path and host hold no bytes that would break the request
   std::shared_ptr<ClusterShared> shared;
-  std::shared_ptr<const tls::TlsContext> tls;            // for endpoints with an identity
+  ProbeTls tls;                                          // for endpoints with an identity
   HealthCheckStats stats;                                // counters only
   std::map<std::string, std::unique_ptr<Probe>> probes;  // by endpoint address
 };
@@ -128,6 +128,7 @@ class ProbeSession : public ConnectionOwner {
   bool finished_ = false;
   std::shared_ptr<const tls::TlsContext> tls_;
   std::string identity_;  // "" : plaintext
+  bool connectPending_ = true;
 };
 
 void ProbeSession::start() {
@@ -156,7 +157,9 @@ void ProbeSession::start() {
 
 void ProbeSession::onConnectionEvent(Connection& /*connection*/, uint32_t events) {
   if (finished_) return;
-  if (connection_->connecting()) {
+  // With TLS the handshake's end is reported after connecting() turned false: the flag says
+  // whether onConnected() is still due.
+  if (connectPending_) {
     int error = 0;
     if (!connection_->finishConnect(error)) {
       if (error == 0 && !(events & (EPOLLERR | EPOLLHUP))) return;  // still in progress
@@ -167,6 +170,7 @@ void ProbeSession::onConnectionEvent(Connection& /*connection*/, uint32_t events
       finish(false, "connect: " + errnoText(error));
       return;
     }
+    connectPending_ = false;
     onConnected();
     if (finished_) return;
   }
@@ -525,7 +529,7 @@ void HealthChecker::Probe::start() {
           std::make_unique<TcpSession>(owner_.loop_, owner_.resources_, address_, std::move(done));
       break;
   }
-  if (!identity_.empty()) session->useTls(cluster.tls, identity_);
+  if (!identity_.empty()) session->useTls(cluster.tls.forCheck(cluster.check.type), identity_);
   ProbeSession* raw = session.get();
   session_ = std::move(session);
   timeoutTimer_.arm(owner_.loop_.timers(),

@@ -33,12 +33,30 @@ namespace trellis::resilience {
 
 /// One cluster to check. `cluster` is read during update() only (what is needed is copied);
 /// `state` is kept, which keeps the endpoints' EndpointHealth and the ClusterShared alive.
+/// The client TLS contexts a probe of a mesh endpoint (one with an identity) uses, by what it
+/// speaks (the ALPN offered differs); null: this proxy has no certificate.
+struct ProbeTls {
+  std::shared_ptr<const tls::TlsContext> http1;
+  std::shared_ptr<const tls::TlsContext> http2;
+  std::shared_ptr<const tls::TlsContext> tcp;
+  const std::shared_ptr<const tls::TlsContext>& forCheck(config::HealthCheck::Type type) const {
+    switch (type) {
+      case config::HealthCheck::Type::Grpc:
+        return http2;
+      case config::HealthCheck::Type::Tcp:
+        return tcp;
+      case config::HealthCheck::Type::Http:
+        break;
+    }
+    return http1;
+  }
+};
+
 struct HealthTarget {
   const config::Cluster* cluster = nullptr;
   ClusterState state;  // endpoints parallel to cluster->endpoints
-  /// The client TLS context for the cluster's mesh endpoints (those with an identity), which
-  /// are probed over mutual TLS as traffic reaches them; null: this proxy has no certificate.
-  std::shared_ptr<const tls::TlsContext> tls;
+  /// Mesh endpoints are probed over mutual TLS, as traffic reaches them.
+  ProbeTls tls;
 };
 
 /// Per-cluster probe counts. Every finished probe counts in exactly one of the first three.
@@ -90,9 +108,12 @@ class HealthChecker {
       if (!cluster.healthCheck) continue;
       const ClusterState* state = active.cluster(name);
       if (state == nullptr) continue;
-      HealthTarget target{&cluster, *state, nullptr};
+      HealthTarget target{&cluster, *state, {}};
       if constexpr (requires { active.meshTls; }) {
-        if (active.meshTls != nullptr) target.tls = active.meshTls->client(cluster.protocol);
+        if (active.meshTls != nullptr) {
+          target.tls = {active.meshTls->clientHttp1, active.meshTls->clientHttp2,
+                        active.meshTls->clientTcp};
+        }
       }
       targets.push_back(std::move(target));
     }

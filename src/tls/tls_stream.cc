@@ -297,13 +297,24 @@ int TlsStream::newSessionCallback(SSL* ssl, SSL_SESSION* session) {
   return 0;  // the cache keeps a copy; OpenSSL keeps its reference
 }
 
+namespace {
+
+// SSL_get_error reads the thread's error queue, so it must be empty before each call; but
+// ERR_clear_error walks all 16 slots (~800 instructions, callgrind) while the queue is almost
+// always empty already: peek first (~200).
+void clearErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
+}  // namespace
+
 TlsStream::Status TlsStream::read(char* out, size_t room, size_t& got) {
   got = 0;
   if (failed_ || !handshakeDone_) return Status::Error;
   const int length = static_cast<int>(std::min<size_t>(room, INT_MAX));
   for (int attempt = 0; attempt < kMaxEmptyReads; ++attempt) {
     io_.readBlocked = false;
-    ERR_clear_error();
+    clearErrors();
     int n = SSL_read(ssl_, out, length);
     if (n > 0) {
       got = static_cast<size_t>(n);
@@ -335,7 +346,7 @@ TlsStream::Status TlsStream::write(const char* data, size_t size, size_t& taken)
   taken = 0;
   if (failed_ || !handshakeDone_) return Status::Error;
   if (size == 0) return Status::Ok;
-  ERR_clear_error();
+  clearErrors();
   int n = SSL_write(ssl_, data, static_cast<int>(std::min<size_t>(size, INT_MAX)));
   if (n > 0) {
     taken = static_cast<size_t>(n);

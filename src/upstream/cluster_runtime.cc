@@ -16,7 +16,11 @@ ClusterRuntime::ClusterRuntime(const config::Cluster& cfg, ClusterStats& cluster
     addresses.push_back(address.value_or(SocketAddress{}));
     // Per cluster: a pooled connection is counted in its own cluster's maxConnections (and, with
     // TLS, carries that cluster's settings), so clusters sharing an address do not share it.
-    endpointKeys.push_back(address ? cfg.name + '|' + address->toString() : std::string());
+    // The expected identity is part of the key: a connection made in plaintext, or verified for
+    // another identity, is never reused once the endpoint must present this one.
+    std::string key = address ? cfg.name + '|' + address->toString() : std::string();
+    if (address && !endpoint.identity.empty()) key += '|' + endpoint.identity;
+    endpointKeys.push_back(std::move(key));
     endpoints.push_back(EndpointState{address ? endpoint.weight : 0, 0, true});
   }
   balancer = makeLoadBalancer(cfg, endpoints, seed);

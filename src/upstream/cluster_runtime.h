@@ -36,9 +36,10 @@ struct ClusterRuntime {
   const config::Cluster& config;
   ClusterStats& stats;
   const resilience::ClusterState* state;
-  std::vector<SocketAddress> addresses;   // parallel to config.endpoints
-  std::vector<std::string> endpointKeys;  // "cluster|ip:port", the connection-pool key
-  std::vector<EndpointState> endpoints;   // parallel to config.endpoints
+  std::vector<SocketAddress> addresses;  // parallel to config.endpoints
+  /// "cluster|ip:port[|spiffe-id]": the connection-pool and TLS session-cache key.
+  std::vector<std::string> endpointKeys;
+  std::vector<EndpointState> endpoints;  // parallel to config.endpoints
   std::unique_ptr<LoadBalancer> balancer;
   /// This worker's connections to the cluster and the requests waiting for one (null: no
   /// limit, e.g. in unit tests).

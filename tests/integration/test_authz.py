@@ -151,6 +151,23 @@ class AuthzTest(ProxyTestCase):
         self.assertIn(" path=/admin port=", lines[2])
         self.assertIn(" method=POST path=/admin/x ", lines[3])
 
+    def test_path_spellings_of_a_denied_path_are_denied_and_the_normal_form_is_forwarded(self):
+        """Regression (review of the first version): "//admin", "/./admin", "/x/../admin" and
+        "/%61dmin" reached the application, which reads them as /admin."""
+        port = self.ports["billing"]
+        for path in ("//admin", "/./admin", "/x/../admin", "/%61dmin", "/admin//users"):
+            self.assert_denied_http1(http_request(port, "GET", path))
+        with H2Client(port) as client:
+            self.assertEqual(client.get("/x/../admin").status, 403)
+        # An encoded separator cannot be normalized without guessing: refused.
+        response = http_request(port, "GET", "/admin%2Fusers")
+        self.assertEqual((response.status, response.header("x-trellis-reason")),
+                         (400, "bad_request"))
+        # Allowed requests reach the application in their normal form.
+        response = http_request(port, "GET", "/a/./b//c/../d")
+        self.assertEqual(response.status, 200)
+        self.assertEqual(response.json()["path"], "/a/b/d")
+
     def test_deny_by_path_over_http2(self):
         port = self.ports["billing"]
         with H2Client(port) as client:

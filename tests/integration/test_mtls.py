@@ -5,6 +5,7 @@ TLS; the application sees x-forwarded-client-cert with the caller's SPIFFE ID; P
 plaintext and counts it, STRICT refuses it; a wrong expected identity answers 503
 upstream_tls_failure; handshakes and resumptions show in /metrics."""
 
+import json
 import os
 import socket
 import ssl
@@ -407,3 +408,102 @@ class NoCertificateTest(MtlsTestCase):
 if __name__ == "__main__":
     import unittest
     unittest.main()
+
+
+# ---------------------------------------------------------------------------------------------
+# Regressions from the review of the first version (named after what they broke)
+
+def backend_policy(name, target, check):
+    return f"""apiVersion: trellis.dev/v1alpha1
+kind: BackendPolicy
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  targetRefs: [{{group: "", kind: Service, name: {target}}}]
+  healthCheck:
+{check}    interval: 200ms
+    timeout: 200ms
+    unhealthyThreshold: 1
+---
+"""
+
+
+class ReviewRegressionsTest(MtlsTestCase):
+    def test_switch_to_strict_stops_plaintext_connections_accepted_before(self):
+        """A reload from PERMISSIVE to STRICT: a keep-alive plaintext connection's next request
+        is refused (403 mtls_required), as is a connection accepted before the reload that
+        speaks only after it; a plaintext TCP relay is closed."""
+        port, tcp_port = free_port(), free_port()
+
+        def config(mode):
+            return (listener("inbound", port, service="billing") +
+                    listener("inbound-tcp", tcp_port, protocol="TCP", service="vault",
+                             tcp_backend="vault") +
+                    peer_authentication("billing", mode, service="billing") +
+                    peer_authentication("vault", mode, service="vault") +
+                    service("billing", self.echo.port) + service("vault", self.echo.port) +
+                    route("billing", "inbound", "billing"))
+        server = self.start_proxy(config("PERMISSIVE"),
+                                  extra_args=self.pki.proxy_args(BILLING_ID, "billing-2"))
+        with RawConnection(port) as kept, RawConnection(port) as silent, \
+                RawConnection(tcp_port) as relay:
+            kept.send(b"GET /one HTTP/1.1\r\nHost: billing\r\n\r\n")
+            self.assertEqual(kept.read_response().status, 200)
+            relay.send(b"GET /t1 HTTP/1.1\r\nHost: vault\r\n\r\n")
+            self.assertEqual(relay.read_response().status, 200)
+            self.assertEqual(server.reload(config("STRICT"))[0], 200)
+            kept.send(b"GET /two HTTP/1.1\r\nHost: billing\r\n\r\n")
+            response = kept.read_response()
+            self.assertEqual(response.status, 403)
+            self.assertEqual(response.header("x-trellis-reason"), "mtls_required")
+            silent.send(b"GET /late HTTP/1.1\r\nHost: billing\r\n\r\n")
+            self.assertEqual(silent.read_until_close(), b"")
+            self.assertEqual(relay.read_until_close(), b"")
+
+    def test_pooled_plaintext_connection_is_not_reused_once_the_endpoint_has_an_identity(self):
+        """A connection pooled while the endpoint had no identity must not carry a request
+        after a reload gives it one: here a wrong identity, so the request must fail."""
+        out = free_port()
+
+        def config(identity):
+            return (listener("outbound", out) +
+                    service("ledger", self.permissive_port, identity=identity) +
+                    route("ledger", "outbound", "ledger"))
+        client = self.start_proxy(config(None),
+                                  extra_args=self.pki.proxy_args(CHECKOUT_ID, "checkout-2"))
+        self.assertEqual(http_get(out, "/a").status, 200)  # pools a plaintext connection
+        self.assertEqual(client.reload(config(OTHER_ID))[0], 200)
+        response = http_get(out, "/b")
+        self.assertEqual(response.status, 503)
+        self.assertEqual(response.header("x-trellis-reason"), "upstream_tls_failure")
+
+    def test_health_checks_of_mesh_endpoints_speak_their_protocol_over_mtls(self):
+        """TCP probes see the end of the handshake; HTTP probes of an HTTP/2 cluster offer
+        http/1.1, not h2; every mesh endpoint stays healthy."""
+        out = free_port()
+        http_check = "    http: {path: /hc}\n"
+        tcp_check = "    tcp: {}\n"
+        config = (listener("outbound", out) +
+                  service("h1http", self.strict_port, identity=BILLING_ID) +
+                  service("h1tcp", self.strict_port, identity=BILLING_ID) +
+                  service("h2http", self.strict_port, identity=BILLING_ID, app_protocol="h2c") +
+                  service("tcptcp", self.tcp_port, identity=BILLING_ID, app_protocol="tcp") +
+                  backend_policy("a", "h1http", http_check) +
+                  backend_policy("b", "h1tcp", tcp_check) +
+                  backend_policy("c", "h2http", http_check) +
+                  backend_policy("d", "tcptcp", tcp_check) +
+                  route("h1", "outbound", "h1http"))
+        client = self.start_proxy(config, extra_args=self.pki.proxy_args(CHECKOUT_ID, "hc"))
+
+        def verdicts():
+            status, body = client.admin("/clusters")
+            clusters = json.loads(body)["clusters"]
+            return {c["name"]: [e.get("health_check") for e in c["endpoints"]] for c in clusters}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            found = verdicts()
+            if all(v == ["healthy"] for v in found.values()) and len(found) == 4:
+                break
+            time.sleep(0.05)
+        self.assertEqual(verdicts(), {f"shop/{name}:80": ["healthy"]
+                                      for name in ("h1http", "h1tcp", "h2http", "tcptcp")})
+        self.assertEqual(client.metric("trellis_tls_handshake_failures_total"), 0)

@@ -74,7 +74,7 @@ class AuthzEnforcement : public ::testing::Test {
   RouteDecision decide(std::string_view method, std::string_view path, std::string_view principal,
                        const std::vector<http::HeaderField>& headers = {}) {
     routing::RequestView request{method, "billing", path, "", headers};
-    return decideRoute(worker_, config_, runtime_, request, "10.0.0.7", principal);
+    return decideRoute(worker_, config_, runtime_, request, "10.0.0.7", principal, pathStorage_);
   }
 
   uint64_t denied(const std::string& policy) {
@@ -89,6 +89,7 @@ class AuthzEnforcement : public ::testing::Test {
   routing::RouteTable routes_{routeConfig_};
   std::vector<AuthorizationPolicy> policies_ = billingPolicies();
   ListenerRuntime runtime_;
+  std::string pathStorage_;
 };
 
 TEST_F(AuthzEnforcement, DeniedRequestsGet403BeforeRouting) {
@@ -107,6 +108,36 @@ TEST_F(AuthzEnforcement, DeniedRequestsGet403BeforeRouting) {
   EXPECT_EQ(d.reason, LocalReason::RbacDenied);
   EXPECT_EQ(denied(std::string(kNoAllowMatched)), 2u);
   EXPECT_EQ(denied("shop/callers"), 0u);
+}
+
+// Every spelling the application reads as /admin is denied as /admin; the normal form is what
+// gets routed and forwarded; a spelling that cannot be normalized is refused.
+TEST_F(AuthzEnforcement, PathsAreNormalizedBeforeTheyAreAuthorized) {
+  for (std::string_view path : {"//admin/users", "/./admin/users", "/x/../admin/users",
+                                "/%61dmin/users", "/admin//users"}) {
+    RouteDecision d = decide("GET", path, kCheckout);
+    EXPECT_EQ(d.reason, LocalReason::RbacDenied) << path;
+  }
+  EXPECT_EQ(denied("shop/deny-admin"), 5u);
+  RouteDecision d = decide("GET", "/x/../pay", kCheckout);
+  EXPECT_EQ(d.reason, LocalReason::RouteNotFound);
+  EXPECT_EQ(d.path, "/pay");
+  d = decide("GET", "/admin%2fusers", kCheckout);
+  EXPECT_EQ(d.localStatus, 400);
+  EXPECT_EQ(d.reason, LocalReason::BadRequest);
+  // Already normal: the request's own bytes, no copy.
+  const std::string_view pay = "/pay";
+  EXPECT_EQ(decide("GET", pay, kCheckout).path.data(), pay.data());
+}
+
+// A plaintext connection accepted before its listener turned STRICT has no identity: its
+// requests are refused instead of slipping through.
+TEST_F(AuthzEnforcement, StrictListenerRefusesRequestsWithoutIdentity) {
+  listener_.mtls = config::MtlsMode::Strict;
+  RouteDecision d = decide("GET", "/pay", "");
+  EXPECT_EQ(d.localStatus, 403);
+  EXPECT_EQ(d.reason, LocalReason::MtlsRequired);
+  EXPECT_EQ(decide("GET", "/pay", kCheckout).reason, LocalReason::RouteNotFound);
 }
 
 TEST_F(AuthzEnforcement, AllowedRequestsAreRouted) {

@@ -204,7 +204,7 @@ class HealthCheckerTest : public ::testing::Test {
   void apply(const std::vector<const config::Cluster*>& clusters) {
     std::vector<HealthTarget> targets;
     for (const config::Cluster* cluster : clusters) {
-      targets.push_back(HealthTarget{cluster, stateFor(*cluster), nullptr});
+      targets.push_back(HealthTarget{cluster, stateFor(*cluster), {}});
     }
     checker.update(targets);
   }
