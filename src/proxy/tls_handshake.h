@@ -27,9 +27,9 @@ namespace trellis::proxy {
 TlsFailure classifyTlsFailure(std::string_view error);
 
 /// Starts client TLS on `connection`, a new connection to `endpoint` of `cluster` (whose
-/// identity is set): the client context for `protocol`, that identity expected. False (counted)
-/// when the proxy has no certificate or TLS could not start: the attempt fails with
-/// upstream_tls_failure.
+/// identity is set): the client context for `protocol`, that identity expected. False when the
+/// proxy has no certificate or TLS could not start (counted only in the latter case): the
+/// attempt fails with upstream_tls_failure.
 bool startUpstreamTls(Worker& worker, upstream::ClusterRuntime& cluster, int endpoint,
                       Connection& connection, config::UpstreamProtocol protocol);
 

@@ -222,6 +222,12 @@ bool TlsStream::finishHandshake() {
       fail("TLS handshake failed: " + why, 0);
       return false;
     }
+    // A resumed session skips chain verification, so a certificate that expired since the
+    // session began would otherwise be accepted until its ticket ends.
+    if (SSL_session_reused(ssl_) == 1 && X509_cmp_current_time(X509_get0_notAfter(peer)) <= 0) {
+      fail("TLS handshake failed: the peer's certificate has expired (resumed session)", 0);
+      return false;
+    }
   } else if (policy_.side == Side::Client) {
     fail("TLS handshake failed: the server presented no certificate", 0);
     return false;

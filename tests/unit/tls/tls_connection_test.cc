@@ -470,6 +470,33 @@ TEST_F(TlsConnectionTest, SecondConnectionResumesFromTheCache) {
   EXPECT_FALSE(afterRenewal->conn->sessionReused());
 }
 
+// Resumption skips chain verification: a peer certificate that expired since the session began
+// must still end the handshake, not ride on the ticket.
+TEST_F(TlsConnectionTest, ResumptionAfterThePeersCertificateExpiredIsRefused) {
+  Identity shortLived = issue(ca, "shop", "billing", 2s);
+  ASSERT_FALSE(shortLived.chainPem.empty());
+  Listener listener(loop, pool);
+  listener.context = makeContext(Side::Server, shortLived, ca.chainPem(), {"h2"});
+  ASSERT_TRUE(listener.context);
+  listener.configure = [](Peer& p) { p.echo = true; };
+  auto context = clientContext({"h2"});
+  ClientSessionCache cache(8);
+  const std::string key = "billing|127.0.0.1:" + std::to_string(listener.port());
+  auto first =
+      connectPeer(loop, pool, listener.port(), context, clientPolicy({shortLived.id}, &cache, key));
+  first->onEstablished = [](Peer& p) { p.conn->send("ping"); };
+  ASSERT_TRUE(runUntil(loop, [&] { return first->received == "ping" || first->failed; }))
+      << first->tlsError;
+  ASSERT_EQ(cache.size(), 1u);
+  first.reset();
+  std::this_thread::sleep_for(3100ms);  // past the certificate's end (whole seconds)
+  auto resumed =
+      connectPeer(loop, pool, listener.port(), context, clientPolicy({shortLived.id}, &cache, key));
+  ASSERT_TRUE(runUntil(loop, [&] { return resumed->failed || resumed->established; }));
+  EXPECT_TRUE(resumed->failed);
+  EXPECT_NE(resumed->tlsError.find("expired"), std::string::npos) << resumed->tlsError;
+}
+
 void countKeyUpdates(int writeP, int /*version*/, int contentType, const void* buf, size_t len,
                      SSL* /*ssl*/, void* arg) {
   const auto* bytes = static_cast<const unsigned char*>(buf);
