@@ -6,6 +6,7 @@
 
 #include <ctime>
 
+#include "tls/pki/openssl_ptr.h"
 #include "tls/pki/x509.h"
 #include "tls/tls_stream.h"
 
@@ -20,15 +21,7 @@ constexpr const char* kGroups = "X25519:P-256";
 constexpr unsigned char kSessionIdContext[] = "trellis-mesh";
 
 std::string withReason(std::string what) {
-  unsigned long last = 0;
-  while (unsigned long e = ERR_get_error()) last = e;
-  if (last != 0) {
-    char buf[256];
-    ERR_error_string_n(last, buf, sizeof buf);
-    what += ": ";
-    what += buf;
-  }
-  return what;
+  return what + ": " + pki::detail::opensslReason();
 }
 
 std::string uriSan(X509* cert) {

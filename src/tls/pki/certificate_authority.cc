@@ -22,15 +22,6 @@ constexpr int64_t kClockSkewSeconds = 60;
 // RFC 5280 upper bound for a commonName (ub-common-name).
 constexpr size_t kMaxCommonName = 64;
 
-std::string opensslReason() {
-  unsigned long last = 0;
-  while (unsigned long e = ERR_get_error()) last = e;
-  if (last == 0) return "unknown OpenSSL error";
-  char buf[256];
-  ERR_error_string_n(last, buf, sizeof buf);
-  return buf;
-}
-
 int64_t nowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())

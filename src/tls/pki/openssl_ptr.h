@@ -4,6 +4,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -37,6 +38,17 @@ using StoreCtxPtr = Ptr<X509_STORE_CTX, X509_STORE_CTX_free>;
 using BnPtr = Ptr<BIGNUM, BN_free>;
 using AsnIntPtr = Ptr<ASN1_INTEGER, ASN1_INTEGER_free>;
 using AsnTimePtr = Ptr<ASN1_TIME, ASN1_TIME_free>;
+
+/// The most recent error of this thread's OpenSSL error queue as text, emptying the queue;
+/// "unknown OpenSSL error" when it was empty.
+inline std::string opensslReason() {
+  unsigned long last = 0;
+  while (unsigned long e = ERR_get_error()) last = e;
+  if (last == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(last, buf, sizeof buf);
+  return buf;
+}
 
 /// Sets `*error` (when asked for) and returns false.
 inline bool fail(std::string* error, std::string message) {
