@@ -21,6 +21,11 @@
 
 namespace trellis::authz {
 
+/// What a header lookup is: a lower-case name in, the value (or nullopt) out.
+template <typename F>
+concept HeaderLookupFunction =
+    (std::is_invocable_r_v<std::optional<std::string_view>, const F&, std::string_view>);
+
 /// A non-owning reference to the caller's header lookup: called with a lower-case header name,
 /// it returns the header's value, or nullopt when the request does not have it. A header sent
 /// several times is one value, its fields joined with "," (RFC 9110 §5.3), as Envoy matches them.
@@ -29,14 +34,11 @@ class HeaderLookup {
   HeaderLookup() = default;
   /// `lookup` must outlive every use of this object (it is typically a lambda on the stack of
   /// the request handler); temporaries are rejected for that reason.
-  template <typename F>
-  requires std::is_invocable_r_v < std::optional<std::string_view>,
-  const F&,
-      std::string_view > explicit HeaderLookup(const F& lookup)
-      : context_(&lookup),
-  call_([](const void* context, std::string_view name) {
-    return std::optional<std::string_view>((*static_cast<const F*>(context))(name));
-  }) {}
+  template <HeaderLookupFunction F>
+  explicit HeaderLookup(const F& lookup)
+      : context_(&lookup), call_([](const void* context, std::string_view name) {
+          return std::optional<std::string_view>((*static_cast<const F*>(context))(name));
+        }) {}
   template <typename F>
   explicit HeaderLookup(const F&& lookup) = delete;
 
