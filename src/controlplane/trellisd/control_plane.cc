@@ -70,8 +70,8 @@ std::string keyText(const ResourceKey& key) {
 ControlPlane::ControlPlane(EventLoop& loop, std::unique_ptr<Store> store, Options options)
     : loop_(loop),
       store_(std::move(store)),
-      options_(options),
-      registry_(options.grace),
+      options_(std::move(options)),
+      registry_(options_.grace),  // declared after options_
       ads_(*this),
       debounce_([this] { rebuildAll(); }),
       expiry_([this] {
