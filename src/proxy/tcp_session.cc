@@ -35,10 +35,7 @@ TcpSession::~TcpSession() {
 
 void TcpSession::onConfigApplied() {
   if (!down_) return;
-  const ListenerRuntime* current = nullptr;
-  for (const ListenerRuntime& listener : worker_.config()->listeners) {
-    if (listener.config->name == listener_->config->name) current = &listener;
-  }
+  const ListenerRuntime* current = worker_.config()->listenerNamed(listener_->config->name);
   if (current == nullptr) return;  // a removed listener's relays finish on their own
   if (current->config->mtls == config::MtlsMode::Strict && !down_->tls()) {
     worker_.stats().tls.downstreamFailures[static_cast<size_t>(TlsFailure::PlaintextRefused)].inc();

@@ -3,10 +3,6 @@
 #include <atomic>
 
 #include "common/logging.h"
-#include "proxy/http2_session.h"
-#include "proxy/http_session.h"
-#include "proxy/protocol_sniffer.h"
-#include "proxy/tcp_session.h"
 
 namespace trellis::proxy {
 namespace {
@@ -180,10 +176,7 @@ void TlsAcceptor::onFirstBytes() {
 }
 
 const ListenerRuntime* TlsAcceptor::currentListener() const {
-  for (const ListenerRuntime& listener : worker_.config()->listeners) {
-    if (listener.config->name == listener_->config->name) return &listener;
-  }
-  return nullptr;
+  return worker_.config()->listenerNamed(listener_->config->name);
 }
 
 void TlsAcceptor::startHandshake() {
@@ -232,56 +225,19 @@ void TlsAcceptor::handOff() {
   timer_.cancel();
   // A reload during the handshake: the listener is found again by name in the worker's
   // current snapshot, whose index the sessions take.
-  const std::shared_ptr<const WorkerConfig>& current = worker_.config();
-  size_t index = current->listeners.size();
-  for (size_t i = 0; i < current->listeners.size(); ++i) {
-    if (current->listeners[i].config->name == listener_->config->name) {
-      index = i;
-      break;
-    }
-  }
-  if (index == current->listeners.size()) {
+  const ListenerRuntime* listener = currentListener();
+  if (listener == nullptr) {
     close();
     return;
   }
-  const ListenerRuntime& listener = current->listeners[index];
-  if (!down_->tls() && listener.config->mtls == config::MtlsMode::Strict) {
+  if (!down_->tls() && listener->config->mtls == config::MtlsMode::Strict) {
     fail(TlsFailure::PlaintextRefused);  // the listener turned STRICT meanwhile
     return;
   }
+  const auto index = static_cast<size_t>(listener - worker_.config()->listeners.data());
   const std::string_view alpn = down_->alpn();
   down_->setOwner(nullptr);
-  std::unique_ptr<Session> next;
-  switch (listener.config->protocol) {
-    case config::ListenerProtocol::Tcp:
-      next = std::make_unique<TcpSession>(worker_, std::move(down_), peer_, index);
-      break;
-    case config::ListenerProtocol::Http:
-      if (alpn == tls::kAlpnH2) {
-        next = std::make_unique<Http2Session>(worker_, std::move(down_), peer_.ip(), current,
-                                              &listener);
-      } else {
-        next = std::make_unique<HttpSession>(worker_, std::move(down_), peer_, index);
-      }
-      break;
-    case config::ListenerProtocol::Http2:
-      next =
-          std::make_unique<Http2Session>(worker_, std::move(down_), peer_.ip(), current, &listener);
-      break;
-    case config::ListenerProtocol::Auto:
-      if (alpn == tls::kAlpnH2) {
-        next = std::make_unique<Http2Session>(worker_, std::move(down_), peer_.ip(), current,
-                                              &listener);
-      } else if (alpn == tls::kAlpnHttp11) {
-        next = std::make_unique<HttpSession>(worker_, std::move(down_), peer_, index);
-      } else if (alpn == tls::kAlpnMeshTcp) {
-        next = std::make_unique<TcpSession>(worker_, std::move(down_), peer_, index);
-      } else {
-        // Plaintext, or TLS without ALPN: the bytes tell.
-        next = std::make_unique<ProtocolSniffer>(worker_, std::move(down_), peer_, index);
-      }
-      break;
-  }
+  std::unique_ptr<Session> next = makeSession(worker_, std::move(down_), peer_, index, alpn);
   worker_.release(this);
   worker_.adopt(std::move(next));
 }

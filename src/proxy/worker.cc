@@ -70,26 +70,7 @@ class Worker::ListenSocket final : public EventHandler {
         worker_.adopt(std::move(session));
         continue;
       }
-      switch (listener.config->protocol) {
-        case config::ListenerProtocol::Tcp:
-          session =
-              std::make_unique<TcpSession>(worker_, std::move(connection), peer, listenerIndex);
-          break;
-        case config::ListenerProtocol::Http:
-          // HTTP/1, or the HTTP/2 preface, which HttpSession hands over to Http2Session.
-          session =
-              std::make_unique<HttpSession>(worker_, std::move(connection), peer, listenerIndex);
-          break;
-        case config::ListenerProtocol::Http2:
-          session = std::make_unique<Http2Session>(worker_, std::move(connection), peer.ip(),
-                                                   worker_.config_, &listener);
-          break;
-        case config::ListenerProtocol::Auto:
-          session = std::make_unique<ProtocolSniffer>(worker_, std::move(connection), peer,
-                                                      listenerIndex);
-          break;
-      }
-      worker_.adopt(std::move(session));
+      worker_.adopt(makeSession(worker_, std::move(connection), peer, listenerIndex));
     }
   }
   size_t listenerIndex = 0;
@@ -99,6 +80,29 @@ class Worker::ListenSocket final : public EventHandler {
   int fd_;
   Timer resume_;
 };
+
+std::unique_ptr<Session> makeSession(Worker& worker, std::unique_ptr<Connection> connection,
+                                     const SocketAddress& peer, size_t listenerIndex,
+                                     std::string_view alpn) {
+  const std::shared_ptr<const WorkerConfig>& config = worker.config();
+  const ListenerRuntime& listener = config->listeners[listenerIndex];
+  const config::ListenerProtocol protocol = listener.config->protocol;
+  if (protocol == config::ListenerProtocol::Http2 ||
+      (alpn == tls::kAlpnH2 && protocol != config::ListenerProtocol::Tcp)) {
+    return std::make_unique<Http2Session>(worker, std::move(connection), peer.ip(), config,
+                                          &listener);
+  }
+  if (protocol == config::ListenerProtocol::Tcp ||
+      (alpn == tls::kAlpnMeshTcp && protocol == config::ListenerProtocol::Auto)) {
+    return std::make_unique<TcpSession>(worker, std::move(connection), peer, listenerIndex);
+  }
+  if (protocol == config::ListenerProtocol::Auto && alpn != tls::kAlpnHttp11) {
+    // Plaintext, or TLS without ALPN: the bytes tell.
+    return std::make_unique<ProtocolSniffer>(worker, std::move(connection), peer, listenerIndex);
+  }
+  // HTTP/1, or the HTTP/2 preface, which HttpSession hands over to Http2Session.
+  return std::make_unique<HttpSession>(worker, std::move(connection), peer, listenerIndex);
+}
 
 Worker::Worker(int index, WorkerStats& stats)
     : index_(index),
@@ -247,14 +251,11 @@ bool refreshListener(const std::shared_ptr<const WorkerConfig>& current, const s
                      std::shared_ptr<const WorkerConfig>& config,
                      const ListenerRuntime*& listener) {
   if (current == config) return true;
-  for (const auto& candidate : current->listeners) {
-    if (candidate.config->name == name) {
-      config = current;
-      listener = &candidate;
-      return true;
-    }
-  }
-  return false;
+  const ListenerRuntime* candidate = current->listenerNamed(name);
+  if (candidate == nullptr) return false;
+  config = current;
+  listener = candidate;
+  return true;
 }
 
 void Worker::adopt(std::unique_ptr<Session> session) {

@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "common/buffer.h"
+#include "common/connection.h"
 #include "common/event_loop.h"
+#include "common/socket.h"
 #include "proxy/active_config.h"
 #include "proxy/proxy_stats.h"
 #include "tls/tls_context.h"
@@ -68,6 +70,13 @@ struct WorkerConfig {
   const RuleRuntime* rule(const config::RouteRule* r) const {
     auto it = rules.find(r);
     return it == rules.end() ? nullptr : &it->second;
+  }
+  /// The listener named `name` ("<namespace>/<name>"), or null.
+  const ListenerRuntime* listenerNamed(std::string_view name) const {
+    for (const ListenerRuntime& listener : listeners) {
+      if (listener.config->name == name) return &listener;
+    }
+    return nullptr;
   }
 };
 
@@ -146,5 +155,12 @@ class Session {
   /// A new configuration is active on the worker (new requests will use it).
   virtual void onConfigApplied() {}
 };
+
+/// The session that serves a new connection on listener `listenerIndex` of the worker's current
+/// configuration, by the listener's protocol; `alpn` (agreed in a TLS handshake) overrides what
+/// HTTP and AUTO listeners would otherwise detect from the bytes.
+std::unique_ptr<Session> makeSession(Worker& worker, std::unique_ptr<Connection> connection,
+                                     const SocketAddress& peer, size_t listenerIndex,
+                                     std::string_view alpn = {});
 
 }  // namespace trellis::proxy

@@ -422,8 +422,9 @@ bool ListenerDecoder::decodeSettings(const Listener& in, config::Listener& out) 
 }
 
 bool ListenerDecoder::decode(const Listener& tlsForm, config::Listener& out) {
-  Listener in;
-  if (!decodeInboundMtls(tlsForm, in, problems_, out)) return false;
+  std::optional<Listener> stripped;
+  if (!decodeInboundMtls(tlsForm, stripped, problems_, out)) return false;
+  const Listener& in = stripped ? *stripped : tlsForm;
   if (!onlyFields(in,
                   {"name", "address", "filter_chains", "default_filter_chain", "listener_filters",
                    "listener_filters_timeout", "continue_on_listener_filters_timeout",

@@ -2,6 +2,7 @@
 // The codec's per-resource halves, which codec.cc puts together (internal to the library).
 
 #include <map>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -56,11 +57,11 @@ bool decodeListener(const envoy::config::listener::v3::Listener& listener,
 /// Adds the TLS filter chains of a listener whose mode is not Disable to its plaintext form.
 void encodeInboundMtls(const config::Listener& listener,
                        envoy::config::listener::v3::Listener& out);
-/// The reverse: `plain` gets the listener without its TLS parts, `out` the mode and handshake
-/// timeout. A listener without the tls_inspector is copied as it is.
+/// The reverse: `stripped` gets the listener without its TLS parts and `out` the mode and
+/// handshake timeout; a listener without the tls_inspector leaves `stripped` empty (no copy).
 bool decodeInboundMtls(const envoy::config::listener::v3::Listener& in,
-                       envoy::config::listener::v3::Listener& plain, Problems& problems,
-                       config::Listener& out);
+                       std::optional<envoy::config::listener::v3::Listener>& stripped,
+                       Problems& problems, config::Listener& out);
 /// transport_socket_matches for a cluster with identity endpoints.
 void encodeUpstreamTls(const config::Cluster& cluster, envoy::config::cluster::v3::Cluster& out);
 /// Checks them; `identities` gets the SPIFFE IDs its endpoints may have.

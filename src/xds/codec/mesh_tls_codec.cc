@@ -288,12 +288,12 @@ void encodeInboundMtls(const config::Listener& listener, Listener& out) {
   }
 }
 
-bool decodeInboundMtls(const Listener& in, Listener& plain, Problems& problems,
+bool decodeInboundMtls(const Listener& in, std::optional<Listener>& stripped, Problems& problems,
                        config::Listener& out) {
-  plain = in;
   if (in.listener_filters().empty() || in.listener_filters(0).name() != kTlsInspectorFilter) {
     return true;  // plaintext: a stray transport socket is an unknown field to the shapes
   }
+  Listener& plain = stripped.emplace(in);
   const auto& inspector = in.listener_filters(0);
   if (!onlyFields(inspector, {"name", "typed_config"}, problems, "listener_filters[0]")) {
     return false;
