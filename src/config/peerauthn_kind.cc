@@ -100,8 +100,10 @@ std::vector<PeerAuthenticationConflict> peerAuthenticationConflicts(
       continue;
     }
     for (const PolicyTargetRef& ref : policy.targetRefs) {
+      // Views of the policy's own strings: make_pair would copy ref.name into a temporary the
+      // key's view outlived (found by the config_loader fuzzer).
       auto [it, first] = firstForService.emplace(
-          std::make_pair(std::string_view(policy.meta.ns), ref.name), &policy);
+          std::pair<std::string_view, std::string_view>(policy.meta.ns, ref.name), &policy);
       if (!first && it->second->mode != policy.mode) {
         conflicts.push_back({it->second, &policy, ref.name, &ref});
       }

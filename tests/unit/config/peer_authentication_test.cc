@@ -246,6 +246,20 @@ TEST(PeerAuthenticationTest, ConflictsAreAgainstTheFirstPolicyOfTheLevel) {
   EXPECT_EQ(conflicts[1].ref, &policies[5].targetRefs[1]);
 }
 
+// Regression (config_loader fuzzer): a Service name too long for the small-string buffer was
+// compared through a view of a freed temporary. ASan builds catch it.
+TEST(PeerAuthenticationTest, ConflictsOverLongServiceNamesAreFound) {
+  const std::string longName(64, 'b');
+  std::vector<PeerAuthenticationDef> policies = {
+      policy("shop", "a", MtlsMode::Disable, {longName}),
+      policy("shop", "b", MtlsMode::Strict, {"other", longName}),
+  };
+  std::vector<PeerAuthenticationConflict> conflicts = peerAuthenticationConflicts(policies);
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(conflicts[0].winner->meta.name, "a");
+  EXPECT_EQ(conflicts[0].service, longName);
+}
+
 TEST(PeerAuthenticationTest, ListenerBuiltInCodeGetsItsModeResolved) {
   Diagnostics diagnostics{"mesh"};
   Resources resources;
