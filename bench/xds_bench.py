@@ -67,7 +67,8 @@ class Trellisd:
         xds_file = os.path.join(workdir, "xds-port")
         argv = [binary, "--data-dir", self.data_dir, "--api-address", "127.0.0.1:0",
                 "--api-port-file", api_file, "--xds-address", "127.0.0.1:0",
-                "--xds-port-file", xds_file, "--debounce-ms", str(args.debounce_ms),
+                "--xds-port-file", xds_file, "--xds-tls-address", "127.0.0.1:0",
+                "--debounce-ms", str(args.debounce_ms),
                 "--log-level", "warn"]
         if args.pin:
             argv = ["taskset", "-c", PROXY_CPU] + argv

@@ -9,9 +9,10 @@ which registers with trellisd over xDS and receives exactly its part of the mesh
                                  -> billing (2 instances) | billing-v2 (the canary)
 
 Every sidecar gets its workload identity from trellisd's CA (a join token per service account),
-every hop between sidecars is mutual TLS (PeerAuthentication STRICT), and only checkout may call
-billing (AuthorizationPolicy): the script shows a call from the frontend to billing denied, and a
-plaintext connection to a sidecar refused.
+every hop between sidecars is mutual TLS (PeerAuthentication STRICT), so is each sidecar's xDS
+stream to trellisd (which takes registrations only over mutual TLS), and only checkout may call
+billing (AuthorizationPolicy): the script shows a call from the frontend to billing denied, a
+plaintext connection to a sidecar refused, and an impostor refused by trellisd.
 
 The script drives steady traffic into the frontend, shifts 10% of billing's traffic to
 billing-v2 with `trellisctl canary`, shows the split in live numbers, rolls it back with
@@ -92,13 +93,18 @@ class Mesh:
         data = os.path.join(self.work, "data")
         api_file = os.path.join(self.work, "api.port")
         xds_file = os.path.join(self.work, "xds.port")
+        xds_tls_file = os.path.join(self.work, "xds-tls.port")
+        # Every sidecar here has a workload identity, so trellisd takes registrations only over
+        # mutual TLS: nothing can register as a shop service without its certificate.
         self.spawn([self.binary("src/controlplane/trellisd/trellisd"), "--data-dir", data,
                     "--api-address", "127.0.0.1:0", "--api-port-file", api_file,
                     "--xds-address", "127.0.0.1:0", "--xds-port-file", xds_file,
-                    "--grace-period-ms", "5000", "--log-level", "warn"])
+                    "--xds-tls-address", "127.0.0.1:0", "--xds-tls-port-file", xds_tls_file,
+                    "--xds-require-mtls", "--grace-period-ms", "5000", "--log-level", "warn"])
         wait_for(lambda: os.path.exists(api_file) and os.path.exists(xds_file), 15, "trellisd")
         self.api_port = read_port(api_file)
         self.xds_port = read_port(xds_file)
+        self.xds_tls_port = read_port(xds_tls_file)
         self.token_file = os.path.join(data, "api-token")
         self.ctl_env = dict(os.environ, TRELLIS_SERVER=f"http://127.0.0.1:{self.api_port}",
                             TRELLIS_TOKEN_FILE=self.token_file)
@@ -131,7 +137,7 @@ class Mesh:
         with open(token_file, "w") as f:
             f.write(token)
         os.chmod(token_file, 0o600)
-        self.spawn([self.binary("src/proxy/trellis-proxy"), "--xds", f"127.0.0.1:{self.xds_port}",
+        self.spawn([self.binary("src/proxy/trellis-proxy"), "--xds", f"127.0.0.1:{self.xds_tls_port}",
                     "--service", service, "--namespace", "shop", "--instance", instance,
                     "--inbound", f"127.0.0.1:{inbound}", "--app", f"127.0.0.1:{app}",
                     "--outbound", f"127.0.0.1:{outbound}", "--concurrency", "1",
@@ -245,7 +251,40 @@ def show_zero_trust(mesh):
     handshakes = sum(metric(port, "trellis_tls_handshakes_total", 'side="downstream"')
                      for port in billing_admins)
     print(f"  billing's sidecars: {handshakes:.0f} mutual TLS handshakes accepted")
-    return was_denied and refused and handshakes > 0
+    return was_denied and refused and handshakes > 0 and show_impostor_refused(mesh)
+
+
+def trellisd_metric(mesh, name):
+    with open(mesh.token_file, encoding="utf-8") as f:
+        token = f.read().strip()
+    conn = http.client.HTTPConnection("127.0.0.1", mesh.api_port, timeout=5)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    return sum(float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def show_impostor_refused(mesh):
+    """A sidecar without billing's certificate tries to register as billing over plaintext
+    xDS (to be sent billing's traffic): trellisd refuses it."""
+    print("$ trellis-proxy --xds <trellisd's plaintext xDS port> --service billing ...   "
+          "# an impostor, without billing's certificate")
+    impostor = mesh.spawn([mesh.binary("src/proxy/trellis-proxy"), "--xds",
+                           f"127.0.0.1:{mesh.xds_port}", "--service", "billing", "--namespace",
+                           "shop", "--instance", "impostor", "--inbound", f"127.0.0.1:{free_port()}",
+                           "--app", f"127.0.0.1:{free_port()}", "--admin-address", "127.0.0.1:0",
+                           "--log-level", "warn"])
+    try:
+        wait_for(lambda: trellisd_metric(mesh, "trellisd_xds_nodes_refused_total") >= 1, 10,
+                 "trellisd's refusal of the impostor")
+    finally:
+        impostor.terminate()
+    print("  refused by trellisd: registrations need mutual TLS (--xds-require-mtls); "
+          "trellisd_xds_nodes_refused_total "
+          f"{trellisd_metric(mesh, 'trellisd_xds_nodes_refused_total'):.0f}")
+    return True
 
 
 def show(traffic, seconds, label):
@@ -318,7 +357,7 @@ def main():
         print(f"""
 The mesh is running:
   trellisd API      http://127.0.0.1:{mesh.api_port}   (token: {mesh.token_file})
-  trellisd xDS      127.0.0.1:{mesh.xds_port}
+  trellisd xDS      127.0.0.1:{mesh.xds_tls_port} (mutual TLS, sidecars), 127.0.0.1:{mesh.xds_port} (plaintext, proxyless clients)
   try               TRELLIS_SERVER=http://127.0.0.1:{mesh.api_port} \\
                     {os.path.relpath(mesh.binary('src/cli/trellisctl'))} status
   frontend          curl -H 'Host: frontend' http://127.0.0.1:{frontend[3]}/

@@ -15,6 +15,8 @@
 #include "common/logging.h"
 #include "config/dump.h"
 #include "config/loader.h"
+#include "proxy/tls_handshake.h"
+#include "tls/pki/spiffe_id.h"
 #include "xds/client/ads_client.h"
 #include "xds/codec/codec.h"
 
@@ -133,6 +135,8 @@ void ProxyServer::onCredentials(const std::shared_ptr<const identity::Credential
   tlsChainPem_ = credentials->chainPem;
   tlsKeyPem_ = credentials->keyPem;
   tlsBundlePem_ = credentials->bundlePem;
+  // The CA's bundle is as new as the certificate: an older one from SDS no longer overrides it.
+  trustBundleOverride_.clear();
   std::shared_ptr<const MeshTls> mesh;
   std::string error;
   if (buildMeshTls(mesh, error)) {
@@ -147,6 +151,9 @@ void ProxyServer::onCredentials(const std::shared_ptr<const identity::Credential
   if (serving_) {
     // A renewal: new connections present the new certificate, open ones keep theirs.
     pushMeshTls();
+    // An ADS stream that failed for want of these credentials (a new root) need not wait out
+    // its backoff.
+    if (xds_ != nullptr) xds_->reconnectNow();
     return;
   }
   if (int code = startServing(); code != 0) {
@@ -154,6 +161,28 @@ void ProxyServer::onCredentials(const std::shared_ptr<const identity::Credential
     for (auto& worker : workers_) worker->stop();
     loop_.stop();
   }
+}
+
+void ProxyServer::onXdsStreamEnded(const std::string& reason) {
+  // At most one early renewal a minute: a trellisd this proxy can never trust must not make it
+  // churn certificates at the reconnect rate.
+  constexpr auto kMinInterval = std::chrono::minutes(1);
+  const auto failure = classifyTlsFailure(reason);
+  if (identity_ == nullptr || reason.rfind("TLS handshake", 0) != 0 ||
+      (failure != TlsFailure::UntrustedCertificate && failure != TlsFailure::ExpiredCertificate)) {
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (lastTrustRenewal_ != std::chrono::steady_clock::time_point{} &&
+      now - lastTrustRenewal_ < kMinInterval) {
+    return;
+  }
+  lastTrustRenewal_ = now;
+  log::warn(
+      "xDS: trellisd's certificate is not trusted ({}): renewing now for the current trust "
+      "bundle",
+      reason);
+  identity_->renewNow();
 }
 
 int ProxyServer::startServing() {
@@ -235,6 +264,16 @@ int ProxyServer::startServing() {
       // trust bundle comes by SDS.
       xdsOptions.node.serviceAccount = options_.identity->id.serviceAccount();
       xdsOptions.trustBundle = true;
+      // That claim is proved by mutual TLS to trellisd, with the current certificate.
+      xdsOptions.tls = [this, server = pki::controlPlaneId(options_.identity->id.trustDomain)] {
+        xds::client::AdsClientOptions::Tls tls;
+        if (meshTls_ == nullptr) return tls;
+        tls.context = meshTls_->clientHttp2;
+        tls.policy.side = tls::Side::Client;
+        tls.policy.expectedPeerIds.push_back(server);
+        return tls;
+      };
+      xdsOptions.onStreamEnded = [this](const std::string& reason) { onXdsStreamEnded(reason); };
     }
     xds_ = std::make_unique<xds::client::AdsClient>(
         loop_, std::move(xdsOptions),

@@ -4,6 +4,7 @@
 // thread, swaps configurations atomically and drains on shutdown.
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,9 @@ class ProxyServer {
   /// returns 0 or the exit code of a failed start.
   int startServing();
   void onCredentials(const std::shared_ptr<const identity::Credentials>& credentials);
+  /// The ADS stream ended for `reason`: when trellisd's certificate is not trusted (it moved
+  /// to a new root this proxy has not heard of), renews early, which brings the new bundle.
+  void onXdsStreamEnded(const std::string& reason);
   /// Builds the mutual TLS contexts from the current PEMs (and the bundle override) into
   /// `out`; null without a certificate. False and `error` when they are unusable.
   bool buildMeshTls(std::shared_ptr<const MeshTls>& out, std::string& error) const;
@@ -113,6 +117,7 @@ class ProxyServer {
   std::string tlsBundlePem_;
   std::string trustBundleOverride_;
   std::shared_ptr<const MeshTls> meshTls_;
+  std::chrono::steady_clock::time_point lastTrustRenewal_{};  // by onXdsStreamEnded
   bool warnedPlaintextOnly_ = false;  // PERMISSIVE without a certificate: logged once
   // Last: destroyed first, while everything its ApplyFn touches still exists.
   std::unique_ptr<xds::client::AdsClient> xds_;

@@ -512,9 +512,11 @@ class H2Client:
     not read. validate=False lets the test send headers RFC 9113 forbids."""
 
     def __init__(self, port, host="127.0.0.1", timeout=5.0, auto_ack=True, settings=None,
-                 connection_window=None, validate=False):
+                 connection_window=None, validate=False, ssl_context=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ssl_context is not None:  # TLS (ALPN as the context offers), handshake done here
+            self.sock = ssl_context.wrap_socket(self.sock)
         self.timeout = timeout
         self.authority = f"{host}:{port}"
         self.auto_ack = auto_ack

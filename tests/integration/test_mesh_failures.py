@@ -182,7 +182,8 @@ class DamagedStore(TrellisTestCase):
         started = time.monotonic()
         result = subprocess.run(
             [binary(TRELLISD), "--data-dir", data_dir, "--api-address", "127.0.0.1:0",
-             "--xds-address", "127.0.0.1:0", "--api-port-file", port_file,
+             "--xds-address", "127.0.0.1:0", "--xds-tls-address", "127.0.0.1:0",
+             "--api-port-file", port_file,
              "--xds-port-file", os.path.join(workdir, "xds-port")],
             capture_output=True, text=True, timeout=START_FAILURE_TIMEOUT, check=False)
         elapsed = time.monotonic() - started

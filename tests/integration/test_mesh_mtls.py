@@ -7,6 +7,7 @@ and STRICT (refused) while everything runs; the trust bundle arrives over SDS.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -200,6 +201,21 @@ def issuer_of(inst):
                           capture_output=True, text=True, check=True).stdout
 
 
+def rotated_root():
+    """A new root CA for the trust domain: (key file, certificate file)."""
+    work = make_scratch_dir("rotated-root")
+    key, cert = os.path.join(work, "key.pem"), os.path.join(work, "root.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "30", "-subj", "/O=trellis/CN=rotated root", "-addext",
+                    f"subjectAltName=URI:spiffe://{TD}", "-addext",
+                    "basicConstraints=critical,CA:TRUE", "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign"],
+                   capture_output=True, check=True)
+    os.chmod(key, 0o600)
+    return key, cert
+
+
 class RootRotationTest(MeshTestCase):
     """trellisd restarts with a new root. billing keeps its certificate of the old root (60 s
     lifetime: no renewal during the test) and only trusts the new root through the bundle SDS
@@ -216,20 +232,12 @@ class RootRotationTest(MeshTestCase):
         old_bundle_version = billing.xds()["types"][sds_type]["acked_version"]
         swaps = self.logs(billing).count("mutual TLS: new connections present")
 
-        work = make_scratch_dir("rotated-root")
-        key, cert = os.path.join(work, "key.pem"), os.path.join(work, "root.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "30", "-subj", "/O=trellis/CN=rotated root", "-addext",
-                        f"subjectAltName=URI:spiffe://{TD}", "-addext",
-                        "basicConstraints=critical,CA:TRUE", "-addext",
-                        "keyUsage=critical,keyCertSign,cRLSign"],
-                       capture_output=True, check=True)
-        os.chmod(key, 0o600)
-        api_port, xds_port = self.mesh.api_port, self.mesh.xds_port
+        key, cert = rotated_root()
+        ports = self.mesh.api_port, self.mesh.xds_port, self.mesh.xds_tls_port
         self.mesh.stop()
         self.mesh._options += ["--ca-cert", cert, "--ca-key", key]
-        self.mesh.start(api_port, xds_port)
+        # trellisd keeps serving xDS with its certificate of the old root, which billing trusts.
+        self.mesh.start(*ports)
 
         wait_until("billing's trust bundle replaced over SDS", lambda: billing.xds()["types"][
             sds_type]["acked_version"] not in ("", old_bundle_version), procs=[billing.proxy])
@@ -247,6 +255,33 @@ class RootRotationTest(MeshTestCase):
         self.assertEqual(json.loads(response.body)["headers"]["x-forwarded-client-cert"],
                          [f"By={spiffe('billing')};URI={spiffe('checkout')}"])
         self.assertEqual(billing.metric("trellis_tls_handshake_failures_total"), 0)
+
+
+class UntrustedControlPlaneTest(MeshTestCase):
+    """trellisd comes back with a new root and without its previous serving certificate (a new
+    machine, say), so its xDS certificate chains to a root billing has never heard of. billing's
+    ADS handshake fails; it renews at once over the CA API (its certificate is still trusted
+    there during the overlap), which brings a certificate of the new root and the bundle with
+    both roots, and its next ADS stream verifies trellisd again."""
+    mesh_args = ("--cert-ttl", "1h")
+
+    def test_a_sidecar_renews_when_trellisd_moved_to_a_root_it_does_not_know(self):
+        billing = self.start("billing", "billing-1")
+        self.assertNotIn("rotated root", issuer_of(billing))
+        key, cert = rotated_root()
+        ports = self.mesh.api_port, self.mesh.xds_port, self.mesh.xds_tls_port
+        self.mesh.stop()
+        shutil.rmtree(os.path.join(self.mesh.data_dir, "xds-tls"))
+        self.mesh._options += ["--ca-cert", cert, "--ca-key", key]
+        self.mesh.start(*ports)
+
+        wait_until("billing renewed for the new root",
+                   lambda: "rotated root" in issuer_of(billing), procs=[billing.proxy])
+        self.assertIn("trellisd's certificate is not trusted", self.logs(billing))
+        wait_until("billing's ADS stream back", lambda: billing.xds()["connected"],
+                   procs=[billing.proxy])
+        self.assertEqual(len(billing.certs()["trust_bundle"]), 2)  # old and new, in the overlap
+        self.assertEqual(self.mesh.metric("trellisd_xds_nodes_refused_total"), 0)
 
 
 if __name__ == "__main__":

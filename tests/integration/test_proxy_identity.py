@@ -49,6 +49,8 @@ class IdentityInstance(Instance):
     def proxy_args(self):
         args = super().proxy_args()
         args[args.index("--log-level") + 1] = self.log_level
+        # A sidecar with a workload identity proves it to trellisd over mutual TLS.
+        args[args.index("--xds") + 1] = self.mesh.xds_tls_target
         return args + ["--ca-address", f"127.0.0.1:{self.mesh.api_port}",
                        "--join-token-file", self.token_file]
 

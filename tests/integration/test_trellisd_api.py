@@ -37,7 +37,8 @@ class TrellisdApiTest(TrellisTestCase):
         open(os.path.join(data, "store.db"), "w").close()
         result = subprocess.run([binary("src/controlplane/trellisd/trellisd"), "--data-dir", data,
                                  "--api-address", "127.0.0.1:0", "--xds-address",
-                                 "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+                                 "127.0.0.1:0", "--xds-tls-address", "127.0.0.1:0"],
+                                capture_output=True, text=True, timeout=30)
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertIn("store.db: the file is empty", result.stderr)
 
@@ -47,7 +48,8 @@ class TrellisdApiTest(TrellisTestCase):
         open(os.path.join(data, "api-token"), "w").close()  # empty
         result = subprocess.run([binary("src/controlplane/trellisd/trellisd"), "--data-dir", data,
                                  "--api-address", "127.0.0.1:0", "--xds-address",
-                                 "127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+                                 "127.0.0.1:0", "--xds-tls-address", "127.0.0.1:0"],
+                                capture_output=True, text=True, timeout=30)
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertIn("api-token exists but is empty or unreadable", result.stderr)
 

@@ -48,22 +48,25 @@ class Trellisd:
         if test is not None:
             test.addCleanup(shutil.rmtree, os.path.dirname(self.data_dir), True)
         self.proc = None
-        self.api_port = self.xds_port = 0
+        self.api_port = self.xds_port = self.xds_tls_port = 0
         self.start()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self, api_port=0, xds_port=0):
-        """Starts trellisd (ports 0: ephemeral) and waits until both port files are written."""
+    def start(self, api_port=0, xds_port=0, xds_tls_port=0):
+        """Starts trellisd (ports 0: ephemeral) and waits until the port files are written."""
         workdir = make_scratch_dir("trellisd")
         api_file = os.path.join(workdir, "api-port")
         xds_file = os.path.join(workdir, "xds-port")
+        xds_tls_file = os.path.join(workdir, "xds-tls-port")
         args = [binary(TRELLISD), "--data-dir", self.data_dir,
                 "--api-address", f"127.0.0.1:{api_port}", "--api-port-file", api_file,
                 "--xds-address", f"127.0.0.1:{xds_port}", "--xds-port-file", xds_file,
-                *self._options]
+                "--xds-tls-address", f"127.0.0.1:{xds_tls_port}",
+                "--xds-tls-port-file", xds_tls_file, *self._options]
         self.proc = Proc(args, test=self._test, name="trellisd", workdir=workdir)
         self.xds_port = int(self.proc.wait_for_file(xds_file).strip())
+        self.xds_tls_port = int(self.proc.wait_for_file(xds_tls_file).strip())
         self.api_port = int(self.proc.wait_for_file(api_file).strip())
         with open(os.path.join(self.data_dir, "api-token"), encoding="utf-8") as f:
             self.token = f.read().strip()
@@ -75,9 +78,9 @@ class Trellisd:
     def restart(self, same_ports=True):
         """Stops (checking a clean exit) and starts again on the same data directory; by default
         on the same ports, so that connected proxies find it again."""
-        api_port, xds_port = (self.api_port, self.xds_port) if same_ports else (0, 0)
+        ports = (self.api_port, self.xds_port, self.xds_tls_port) if same_ports else (0, 0, 0)
         self.stop()
-        self.start(api_port, xds_port)
+        self.start(*ports)
 
     def alive(self):
         return self.proc.alive()
@@ -89,6 +92,11 @@ class Trellisd:
     @property
     def xds_target(self):
         return f"127.0.0.1:{self.xds_port}"
+
+    @property
+    def xds_tls_target(self):
+        """The mutual-TLS xDS port, which sidecars with a workload identity connect to."""
+        return f"127.0.0.1:{self.xds_tls_port}"
 
     # -- API ------------------------------------------------------------------------------------
 

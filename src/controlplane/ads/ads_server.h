@@ -7,9 +7,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "controlplane/ads/node_auth.h"
 #include "controlplane/ads/node_config.h"
 #include "controlplane/ads/node_info.h"
 #include "controlplane/ads/proxy_status.h"
@@ -51,16 +53,31 @@ class AdsServer {
     uint64_t nacks = 0;
     uint64_t streamsActive = 0;
     uint64_t streamsTotal = 0;
+    uint64_t nodesRefused = 0;  // by refuseNode(): a claim the stream did not prove
   };
 
-  explicit AdsServer(Hooks& hooks);
+  /// The mutual-TLS port: trellisd's serving certificate and the roots client certificates
+  /// must chain to, as PEM files that gRPC re-reads (every `refreshSeconds`), so a renewed
+  /// certificate or a new bundle is served without a restart.
+  struct MutualTlsPort {
+    std::string address;
+    std::string keyFile;
+    std::string chainFile;  // leaf first
+    std::string rootsFile;
+    unsigned refreshSeconds = 60;
+  };
+
+  explicit AdsServer(Hooks& hooks, NodeAuthPolicy authPolicy = {});
   ~AdsServer();  // stops
   AdsServer(const AdsServer&) = delete;
   AdsServer& operator=(const AdsServer&) = delete;
 
-  /// Listens on `address` ("127.0.0.1:0" picks a port). Returns an error text, or "" on success.
-  std::string start(const std::string& address);
+  /// Listens on `address` in plaintext ("127.0.0.1:0" picks a port; "": none) and, if given,
+  /// on the mutual-TLS port. Returns an error text, or "" on success.
+  std::string start(const std::string& address,
+                    const std::optional<MutualTlsPort>& mutualTls = std::nullopt);
   int port() const { return port_; }
+  int mutualTlsPort() const { return mutualTlsPort_; }
   /// Ends every stream (UNAVAILABLE) and the server; returns once every stream is done and
   /// every hook call has returned. Idempotent; a stopped server does not start again.
   void stop();
@@ -82,6 +99,7 @@ class AdsServer {
   std::unique_ptr<AdsService> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  int mutualTlsPort_ = 0;
   bool stopped_ = false;
 };
 

@@ -47,6 +47,12 @@ bool AdsStream::handle(DiscoveryRequest& request) {
                             "the first DiscoveryRequest of a stream must carry node.id"));
       return false;
     }
+    if (std::string refusal = refuseNode(node, peer_, state_.authPolicy()); !refusal.empty()) {
+      log::warn("xDS: refused: {}", refusal);
+      state_.recordRefused();
+      shutdown(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, refusal));
+      return false;
+    }
     {
       std::lock_guard lock(mu_);
       node_ = std::move(node);

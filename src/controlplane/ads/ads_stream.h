@@ -13,6 +13,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "controlplane/ads/node_auth.h"
 #include "controlplane/ads/node_info.h"
 #include "controlplane/ads/subscription.h"
 #include "envoy/service/discovery/v3/discovery.pb.h"
@@ -25,7 +26,7 @@ class AdsStream : public grpc::ServerBidiReactor<envoy::service::discovery::v3::
                                                  envoy::service::discovery::v3::DiscoveryResponse>,
                   public std::enable_shared_from_this<AdsStream> {
  public:
-  explicit AdsStream(AdsServerState& state) : state_(state) {}
+  AdsStream(AdsServerState& state, StreamPeer peer) : state_(state), peer_(std::move(peer)) {}
 
   /// Starts reading, or finishes at once if the server is stopping. Call once, from the
   /// method handler, after the stream is owned by a shared_ptr.
@@ -51,6 +52,7 @@ class AdsStream : public grpc::ServerBidiReactor<envoy::service::discovery::v3::
   void finishLocked(grpc::Status status);
 
   AdsServerState& state_;
+  const StreamPeer peer_;
   DiscoveryRequest request_;  // the read in flight
   // Set once by the first request, before the stream is registered for its node; constant after.
   std::optional<NodeInfo> node_;

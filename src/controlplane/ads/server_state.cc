@@ -87,6 +87,11 @@ void AdsServerState::recordSent(const std::string& nodeId, const std::string& ty
   if (it != nodes_.end()) it->second.status.types[typeUrl].sentVersion = version;
 }
 
+void AdsServerState::recordRefused() {
+  std::lock_guard lock(mu_);
+  ++counters_.nodesRefused;
+}
+
 void AdsServerState::recordAck(const std::string& nodeId, const std::string& typeUrl,
                                const std::string& version) {
   std::lock_guard lock(mu_);

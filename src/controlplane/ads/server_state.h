@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "controlplane/ads/ads_server.h"
+#include "controlplane/ads/node_auth.h"
 
 namespace trellis::controlplane {
 
@@ -22,7 +23,11 @@ class AdsStream;
 
 class AdsServerState {
  public:
-  explicit AdsServerState(AdsServer::Hooks& hooks) : hooks_(hooks) {}
+  AdsServerState(AdsServer::Hooks& hooks, NodeAuthPolicy authPolicy)
+      : hooks_(hooks), authPolicy_(std::move(authPolicy)) {}
+
+  /// What nodes must prove; constant.
+  const NodeAuthPolicy& authPolicy() const { return authPolicy_; }
 
   // From streams.
   /// Registers a new stream; false once stopping (the stream must then finish at once).
@@ -43,6 +48,9 @@ class AdsServerState {
   bool recordNack(const std::string& nodeId, const std::string& typeUrl, const std::string& version,
                   const std::string& message);
 
+  /// A node refused by refuseNode() (logged by the caller).
+  void recordRefused();
+
   // From AdsServer.
   void setNodeConfig(const std::string& nodeId, std::shared_ptr<const NodeConfig> config);
   std::vector<ProxyStatus> status() const;
@@ -59,6 +67,7 @@ class AdsServerState {
   };
 
   AdsServer::Hooks& hooks_;
+  const NodeAuthPolicy authPolicy_;
   std::mutex hooksMu_;
   mutable std::mutex mu_;
   std::condition_variable allDone_;

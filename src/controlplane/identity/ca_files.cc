@@ -19,37 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::optional<std::string> readFile(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = fmt::format("{}: cannot read it ({})", path, std::strerror(errno));
-    return std::nullopt;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-/// Writes `text` to `path` with `mode`, replacing it atomically.
-bool writeFile(const std::string& path, const std::string& text, mode_t mode, std::string& error) {
-  const std::string temporary = path + ".tmp";
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) {
-    error = fmt::format("{}: cannot create it ({})", temporary, std::strerror(errno));
-    return false;
-  }
-  const bool written = ::fchmod(fd, mode) == 0 &&
-                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || std::rename(temporary.c_str(), path.c_str()) != 0) {
-    error = fmt::format("{}: cannot write it ({})", path, std::strerror(errno));
-    ::unlink(temporary.c_str());
-    return false;
-  }
-  return true;
-}
-
 /// The key must be the operator's and trellisd's alone.
 bool keyFileIsPrivate(const std::string& path, std::string& error) {
   struct stat info {};
@@ -98,6 +67,36 @@ struct RootHistory {
 };
 
 }  // namespace
+
+std::optional<std::string> readFile(const std::string& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = fmt::format("{}: cannot read it ({})", path, std::strerror(errno));
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool writeFile(const std::string& path, const std::string& text, mode_t mode, std::string& error) {
+  const std::string temporary = path + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) {
+    error = fmt::format("{}: cannot create it ({})", temporary, std::strerror(errno));
+    return false;
+  }
+  const bool written = ::fchmod(fd, mode) == 0 &&
+                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || std::rename(temporary.c_str(), path.c_str()) != 0) {
+    error = fmt::format("{}: cannot write it ({})", path, std::strerror(errno));
+    ::unlink(temporary.c_str());
+    return false;
+  }
+  return true;
+}
 
 std::optional<LoadedCa> loadOrCreateCa(const CaOptions& options, std::string& error) {
   const fs::path dir = fs::path(options.dataDir) / "ca";

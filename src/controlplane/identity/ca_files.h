@@ -8,6 +8,8 @@
 // (previous-roots.pem), so that certificates it signed keep working while proxies renew: the
 // trust bundle holds both roots until the overlap ends.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <optional>
 #include <string>
@@ -30,6 +32,13 @@ struct LoadedCa {
   std::string bundlePem;  // every trusted root: the current one, then previous ones in overlap
   bool created = false;   // a new root was made on this start
 };
+
+/// The whole file, or nullopt and `error` naming it.
+std::optional<std::string> readFile(const std::string& path, std::string& error);
+
+/// Writes `text` to `path` with `mode` (fsynced), replacing it atomically. False and `error`
+/// naming the file otherwise.
+bool writeFile(const std::string& path, const std::string& text, mode_t mode, std::string& error);
 
 /// Loads or creates the CA as above. A key file readable by group or others, a key that does
 /// not match its certificate, or an expired CA is an error naming the file.

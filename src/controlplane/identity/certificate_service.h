@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "controlplane/identity/ca_files.h"
@@ -38,6 +39,12 @@ class CertificateService {
       : ca_(std::move(ca)), tokens_(tokens), trustDomain_(std::move(trustDomain)), ttl_(ttl) {}
 
   CertificateResponse issue(const CertificateRequest& request, int64_t now);
+  /// trellisd's own certificate (its mutual-TLS xDS port): trellisd holds the key, so there is
+  /// nothing to prove. The chain (leaf first), or nullopt and `error`.
+  std::optional<std::string> issueOwn(const std::string& csrPem, const pki::SpiffeId& id,
+                                      std::chrono::seconds ttl, std::string* error) const {
+    return ca_.ca.sign(csrPem, id, ttl, error);
+  }
 
   const std::string& bundlePem() const { return ca_.bundlePem; }
   const std::string& trustDomain() const { return trustDomain_; }

@@ -369,6 +369,9 @@ http::ControlResponse Api::metrics() {
          counters.nacks);
   metric("trellisd_xds_streams_active", "gauge", "Open ADS streams.", counters.streamsActive);
   metric("trellisd_xds_streams_total", "counter", "ADS streams opened.", counters.streamsTotal);
+  metric("trellisd_xds_nodes_refused_total", "counter",
+         "ADS streams ended because the node claimed what its connection did not prove.",
+         counters.nodesRefused);
   metric("trellisd_config_builds_total", "counter", "Per-node configurations built.",
          controlPlane_.rebuilds());
   out +=

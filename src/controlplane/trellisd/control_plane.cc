@@ -72,7 +72,7 @@ ControlPlane::ControlPlane(EventLoop& loop, std::unique_ptr<Store> store, Option
       store_(std::move(store)),
       options_(std::move(options)),
       registry_(options_.grace),  // declared after options_
-      ads_(*this),
+      ads_(*this, NodeAuthPolicy{options_.trustDomain, options_.requireMutualTlsForSidecars}),
       debounce_([this] { rebuildAll(); }),
       expiry_([this] {
         if (registry_.expire(Clock::now()) > 0) {
@@ -88,11 +88,12 @@ ControlPlane::~ControlPlane() {
   stop();
 }
 
-std::string ControlPlane::start(const std::string& xdsAddress) {
+std::string ControlPlane::start(const std::string& xdsAddress,
+                                const std::optional<AdsServer::MutualTlsPort>& mutualTls) {
   std::string error;
   if (!reloadMesh(error)) return error;
   restoreRegistry();
-  return ads_.start(xdsAddress);
+  return ads_.start(xdsAddress, mutualTls);
 }
 
 void ControlPlane::restoreRegistry() {

@@ -60,15 +60,20 @@ class ControlPlane final : public AdsServer::Hooks {
     std::chrono::milliseconds debounce{10};     // changes within this window go out together
     std::string trustDomain = "trellis.local";  // for the identities of registered proxies
     std::string trustBundlePem;  // sent to every sidecar as SDS secret "ROOTCA"; "": none
+    /// Sidecars register only over the mutual-TLS xDS port (NodeAuthPolicy).
+    bool requireMutualTlsForSidecars = false;
   };
 
   ControlPlane(EventLoop& loop, std::unique_ptr<Store> store, Options options);
   ~ControlPlane() override;
 
-  /// Loads the stored mesh and starts serving xDS. Returns an error text or "".
-  std::string start(const std::string& xdsAddress);
+  /// Loads the stored mesh and starts serving xDS, in plaintext on `xdsAddress` ("": not) and
+  /// on the mutual-TLS port if given. Returns an error text or "".
+  std::string start(const std::string& xdsAddress,
+                    const std::optional<AdsServer::MutualTlsPort>& mutualTls = std::nullopt);
   void stop();
   int xdsPort() const { return ads_.port(); }
+  int xdsMutualTlsPort() const { return ads_.mutualTlsPort(); }
 
   WriteReport apply(const std::vector<SourceFile>& files, bool dryRun);
   WriteReport remove(const ResourceKey& key, std::optional<int64_t> expectedVersion);

@@ -12,12 +12,15 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "common/logging.h"
 #include "config/syntax.h"
 #include "controlplane/identity/certificate_service.h"
+#include "controlplane/identity/serving_certificate.h"
 #include "controlplane/trellisd/api.h"
 #include "controlplane/trellisd/control_plane.h"
+#include "tls/pki/spiffe_id.h"
 
 namespace {
 
@@ -109,8 +112,11 @@ int main(int argc, char** argv) try {
   std::string dataDir;
   std::string apiAddress = "127.0.0.1:7070";
   std::string xdsAddress = "127.0.0.1:15010";
+  std::string xdsTlsAddress = "127.0.0.1:15012";
+  bool requireXdsMtls = false;
   std::string apiPortFile;
   std::string xdsPortFile;
+  std::string xdsTlsPortFile;
   std::string tokenFile;
   std::string logLevel = "info";
   uint64_t graceMs = 30000;
@@ -121,9 +127,16 @@ int main(int argc, char** argv) try {
   app.add_option("--data-dir", dataDir, "Where the store (store.db) and the API token live")
       ->required();
   app.add_option("--api-address", apiAddress, "HTTP/JSON API listener IP:PORT (loopback default)");
-  app.add_option("--xds-address", xdsAddress, "xDS (ADS over gRPC) listener IP:PORT");
+  app.add_option("--xds-address", xdsAddress,
+                 "xDS (ADS over gRPC) plaintext listener IP:PORT (\"\": none)");
+  app.add_option("--xds-tls-address", xdsTlsAddress,
+                 "xDS over mutual TLS IP:PORT, for sidecars with a workload identity (\"\": none)");
+  app.add_flag("--xds-require-mtls", requireXdsMtls,
+               "Sidecars register only over mutual TLS; plaintext xDS serves proxyless clients");
   app.add_option("--api-port-file", apiPortFile, "Write the bound API port here once ready");
   app.add_option("--xds-port-file", xdsPortFile, "Write the bound xDS port here once ready");
+  app.add_option("--xds-tls-port-file", xdsTlsPortFile,
+                 "Write the bound xDS TLS port here (before --xds-port-file)");
   app.add_option("--token-file", tokenFile,
                  "API token for writes (default <data-dir>/api-token, created on first start)");
   app.add_option("--grace-period-ms", graceMs,
@@ -199,21 +212,38 @@ int main(int argc, char** argv) try {
   options.debounce = std::chrono::milliseconds(debounceMs);
   options.trustDomain = caOptions.trustDomain;
   options.trustBundlePem = loadedCa->bundlePem;
+  options.requireMutualTlsForSidecars = requireXdsMtls;
   controlplane::ControlPlane controlPlane(loop, std::move(store), options);
-  error = controlPlane.start(xdsAddress);
-  if (!error.empty()) {
-    std::cerr << "trellisd: " << error << "\n";
-    return 1;
-  }
   controlplane::JoinTokens joinTokens(controlPlane.store());
   controlplane::CertificateService certificates(
       std::move(*loadedCa), joinTokens, caOptions.trustDomain,
       std::chrono::duration_cast<std::chrono::seconds>(*ttl));
+  controlplane::ServingCertificate servingCertificate(loop, certificates, dataDir + "/xds-tls",
+                                                      pki::controlPlaneId(caOptions.trustDomain));
+  std::optional<controlplane::AdsServer::MutualTlsPort> xdsTls;
+  if (!xdsTlsAddress.empty()) {
+    if (error = servingCertificate.start(); !error.empty()) {
+      std::cerr << "trellisd: " << error << "\n";
+      return 1;
+    }
+    xdsTls = controlplane::AdsServer::MutualTlsPort{xdsTlsAddress, servingCertificate.keyFile(),
+                                                    servingCertificate.chainFile(),
+                                                    servingCertificate.rootsFile()};
+  }
+  if (xdsAddress.empty() && !xdsTls) {
+    std::cerr << "trellisd: --xds-address and --xds-tls-address are both empty: no xDS at all\n";
+    return 2;
+  }
+  error = controlPlane.start(xdsAddress, xdsTls);
+  if (!error.empty()) {
+    std::cerr << "trellisd: " << error << "\n";
+    return 1;
+  }
   controlplane::Api api(controlPlane, token, certificates, joinTokens);
   http::ControlServer apiServer(
       loop, [&api](const http::ControlRequest& request) { return api.handle(request); },
       http::ControlServer::Options{
-          16 * 1024 * 1024, 30000, 256,
+          size_t{16} << 20, 30000, 256,
           [&api](const http::ControlRequest& request) { return api.mayReadBody(request); }});
   error = apiServer.listen(*apiSocket);
   if (!error.empty()) {
@@ -221,14 +251,17 @@ int main(int argc, char** argv) try {
     return 1;
   }
   StopOnSignal signals(loop);
-  if (!writePortFile(xdsPortFile, controlPlane.xdsPort()) ||
+  if (!writePortFile(xdsTlsPortFile, controlPlane.xdsMutualTlsPort()) ||
+      !writePortFile(xdsPortFile, controlPlane.xdsPort()) ||
       !writePortFile(apiPortFile, apiServer.port())) {
     std::cerr << "trellisd: cannot write the port files\n";
     return 1;
   }
-  log::info("trellisd: store revision {}; API http://{}:{}; xDS (ADS) port {}; data in {}",
-            controlPlane.store().revision(), apiSocket->ip(), apiServer.port(),
-            controlPlane.xdsPort(), dataDir);
+  log::info(
+      "trellisd: store revision {}; API http://{}:{}; xDS (ADS) port {}, mutual TLS port {}{}; "
+      "data in {}",
+      controlPlane.store().revision(), apiSocket->ip(), apiServer.port(), controlPlane.xdsPort(),
+      controlPlane.xdsMutualTlsPort(), requireXdsMtls ? " (required of sidecars)" : "", dataDir);
   loop.run();
   apiServer.close();
   controlPlane.stop();

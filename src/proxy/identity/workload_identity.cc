@@ -101,7 +101,18 @@ void WorkloadIdentity::stop() {
 
 bool WorkloadIdentity::sleepFor(uint64_t ms) {
   std::unique_lock lock(mutex_);
-  return !wake_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_; });
+  wake_.wait_for(lock, std::chrono::milliseconds(ms),
+                 [this] { return stopping_ || renewRequested_; });
+  renewRequested_ = false;
+  return !stopping_;
+}
+
+void WorkloadIdentity::renewNow() {
+  {
+    std::lock_guard lock(mutex_);
+    renewRequested_ = true;
+  }
+  wake_.notify_all();
 }
 
 void WorkloadIdentity::publish(std::shared_ptr<const Credentials> credentials) {

@@ -79,6 +79,9 @@ class WorkloadIdentity {
   void start();
   /// Stops the thread promptly, a request in flight included. Idempotent.
   void stop();
+  /// Renews now rather than at half-life (once a first certificate is held): the credentials
+  /// held are no longer trusted, e.g. trellisd moved to a new root. Any thread.
+  void renewNow();
 
   /// The credentials in use, or null before the first certificate. Any thread.
   std::shared_ptr<const Credentials> current() const { return current_.load(); }
@@ -93,7 +96,7 @@ class WorkloadIdentity {
   /// One certificate request with a new key: a renewal signed with `currentKey` when `current`
   /// is set and unexpired, else with the join token.
   Outcome requestCertificate(const Credentials* current, const EVP_PKEY* currentKey);
-  /// Waits `ms` or until stop(); false when stopping.
+  /// Waits `ms`, or until stop() or renewNow(); false when stopping.
   bool sleepFor(uint64_t ms);
   void publish(std::shared_ptr<const Credentials> credentials);
 
@@ -103,7 +106,8 @@ class WorkloadIdentity {
   int cancelFd_;  // eventfd: readable once stopping, so a blocking request ends at once
   std::mutex mutex_;
   std::condition_variable wake_;
-  bool stopping_ = false;  // guarded by mutex_
+  bool stopping_ = false;        // guarded by mutex_
+  bool renewRequested_ = false;  // guarded by mutex_
   std::thread thread_;
   std::atomic<std::shared_ptr<const Credentials>> current_;
   std::atomic<uint64_t> attempts_{0};

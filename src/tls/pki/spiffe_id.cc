@@ -185,4 +185,8 @@ std::string SpiffeId::serviceAccount() const {
   return std::string(segs[3]);
 }
 
+std::string controlPlaneId(std::string_view trustDomain) {
+  return "spiffe://" + std::string(trustDomain) + "/ns/trellis-system/sa/trellisd";
+}
+
 }  // namespace trellis::pki

@@ -31,4 +31,8 @@ struct SpiffeId {
   bool operator==(const SpiffeId&) const = default;
 };
 
+/// The SPIFFE ID trellisd serves its mutual-TLS xDS port as, which sidecars insist on:
+/// spiffe://<trustDomain>/ns/trellis-system/sa/trellisd.
+std::string controlPlaneId(std::string_view trustDomain);
+
 }  // namespace trellis::pki

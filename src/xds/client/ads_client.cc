@@ -61,6 +61,13 @@ std::string AdsClient::start() {
   return {};
 }
 
+void AdsClient::reconnectNow() {
+  if (stopped_ || !reconnectTimer_.armed()) return;
+  reconnectTimer_.cancel();
+  backoff_.reset();
+  connect();
+}
+
 void AdsClient::stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -100,6 +107,11 @@ void AdsClient::connect() {
   options.userAgent = kUserAgentName;
   options.maxMessageBytes = options_.maxMessageBytes;
   options.connectTimeoutMs = options_.connectTimeoutMs;
+  if (options_.tls) {
+    AdsClientOptions::Tls tls = options_.tls();
+    options.tlsContext = std::move(tls.context);
+    options.tlsPolicy = std::move(tls.policy);
+  }
   GrpcStream::Handler& handler = *this;
   stream_ = std::make_unique<GrpcStream>(loop_, buffers_, http2Stats_, std::move(options), handler);
   nodeSent_ = false;
@@ -143,6 +155,7 @@ void AdsClient::streamEnded(const std::string& reason) {
   status_.since = std::chrono::system_clock::now();
   status_.lastDisconnect = reason;
   if (stopped_) return;
+  if (options_.onStreamEnded) options_.onStreamEnded(reason);
   uint64_t delay = backoff_.nextDelayMs();
   if (wasConnected) {
     log::warn("xDS: stream to {} ended ({}); reconnecting in {} ms", options_.server, reason,

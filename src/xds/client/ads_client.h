@@ -57,6 +57,15 @@ struct AdsClientOptions {
   size_t maxMessageBytes = size_t{16} << 20;
   /// Subscribe to the trust bundle (SDS "ROOTCA"): a proxy with a workload certificate.
   bool trustBundle = false;
+  /// Mutual TLS to the server: called at each connect, so a renewed certificate is used from
+  /// the next stream on. Unset, or a null context: plaintext.
+  struct Tls {
+    std::shared_ptr<const tls::TlsContext> context;
+    tls::PeerPolicy policy;
+  };
+  std::function<Tls()> tls;
+  /// Told why each stream (or connect attempt) ended, before the reconnect is scheduled.
+  std::function<void(const std::string& reason)> onStreamEnded;
 };
 
 /// One resource type as the admin page shows it.
@@ -102,7 +111,7 @@ class AdsClient final : private GrpcStream::Handler, private BatchEndHandler {
   /// Closes the connection at once: destroy the client once the loop's run() has returned, never
   /// while it dispatches (an event of the same batch may still name the connection). stop()
   /// is the way to end it from inside the loop.
-  ~AdsClient();
+  ~AdsClient() override;
   AdsClient(const AdsClient&) = delete;
   AdsClient& operator=(const AdsClient&) = delete;
 
@@ -110,6 +119,9 @@ class AdsClient final : private GrpcStream::Handler, private BatchEndHandler {
   std::string start();
   /// Closes the stream (the server sees it cancelled) and stops reconnecting.
   void stop();
+  /// While waiting to reconnect: connects now, the backoff started over (what made the last
+  /// attempt fail was mended, e.g. new credentials). Otherwise nothing.
+  void reconnectNow();
   AdsStatus status() const;
 
  private:

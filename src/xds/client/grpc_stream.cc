@@ -76,10 +76,14 @@ std::string GrpcStream::start() {
   enableKeepalive(fd);
   socket_ = std::make_unique<Connection>(loop_, pool_, fd, true);
   socket_->setOwner(this);
+  if (options_.tlsContext != nullptr &&
+      !socket_->startTls(options_.tlsContext, options_.tlsPolicy)) {
+    return "TLS to " + options_.address.toString() + ": " + std::string(socket_->tlsError());
+  }
   if (!codec_.start()) return "HTTP/2 session could not start";
   const http::HeaderField head[] = {
       {":method", "POST"},
-      {":scheme", "http"},
+      {":scheme", options_.tlsContext != nullptr ? "https" : "http"},
       {":path", options_.path},
       {":authority", options_.authority},
       {"content-type", "application/grpc"},
@@ -159,13 +163,19 @@ void GrpcStream::fail(const std::string& reason, bool notify) {
 
 void GrpcStream::onConnectionEvent(Connection& /*connection*/, uint32_t events) {
   if (closed_) return;
-  if (socket_->connecting()) {
+  if (!connected_) {  // with TLS, connecting() is already false once the handshake is done
     int error = 0;
     if (!socket_->finishConnect(error)) {
       if (error == 0 && !(events & (EPOLLERR | EPOLLHUP))) return;
-      fail("connect to " + options_.address.toString() + ": " + errnoText(error));
+      if (socket_->tls() && !socket_->tlsError().empty()) {
+        fail("TLS handshake with " + options_.address.toString() + ": " +
+             std::string(socket_->tlsError()));
+      } else {
+        fail("connect to " + options_.address.toString() + ": " + errnoText(error));
+      }
       return;
     }
+    connected_ = true;
     connectTimer_.cancel();
     handler_.onConnected();
     if (closed_) return;

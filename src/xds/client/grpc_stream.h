@@ -1,8 +1,8 @@
 #pragma once
-// One gRPC bidirectional-streaming call on its own cleartext HTTP/2 connection (prior knowledge,
-// h2c), driven by an EventLoop: our nghttp2 codec in the client role plus gRPC message framing.
-// It replaces libgrpc for the proxy's single ADS stream, which would cost the sidecar ~8 MiB of
-// RSS (shared/design.md §6).
+// One gRPC bidirectional-streaming call on its own HTTP/2 connection (h2c with prior knowledge,
+// or TLS with ALPN h2), driven by an EventLoop: our nghttp2 codec in the client role plus gRPC
+// message framing. It replaces libgrpc for the proxy's single ADS stream, which would cost the
+// sidecar ~8 MiB of RSS (shared/design.md §6).
 //
 // Single use: connect, exchange messages, and report the end once through Handler::onClosed
 // (connect failure or timeout, reset, GOAWAY, trailers, peer close, bad framing). The owner then
@@ -30,7 +30,7 @@ class GrpcStream final : public ConnectionOwner,
   class Handler {
    public:
     virtual ~Handler() = default;
-    /// The TCP connection is established.
+    /// The connection is established (with TLS: the handshake is done).
     virtual void onConnected() = 0;
     /// One received message (a view valid during the call). The handler may send() or cancel().
     virtual void onMessage(std::string_view message) = 0;
@@ -45,6 +45,9 @@ class GrpcStream final : public ConnectionOwner,
     std::string userAgent;
     size_t maxMessageBytes = size_t{16} << 20;
     uint64_t connectTimeoutMs = 5000;
+    /// Mutual TLS (ALPN h2) when set; the policy names the server identity insisted on.
+    std::shared_ptr<const tls::TlsContext> tlsContext;
+    tls::PeerPolicy tlsPolicy;
   };
 
   /// `pool` and `stats` must outlive the stream.
@@ -101,6 +104,7 @@ class GrpcStream final : public ConnectionOwner,
   int32_t streamId_ = -1;
   bool headersSeen_ = false;
   bool streamEnded_ = false;  // the server's side of the stream is finished
+  bool connected_ = false;    // TCP connected (and, with TLS, the handshake done)
   bool closed_ = false;
   bool inReceive_ = false;  // inside codec_.receive(): nghttp2 must not be re-entered to send
 };

@@ -5,9 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "../tls/tls_test_util.h"
 #include "client_harness.h"
 #include "grpc_ads_server.h"
 #include "test_resources.h"
+#include "tls/pki/spiffe_id.h"
 #include "xds/codec/codec.h"
 
 namespace trellis::xds::client {
@@ -411,6 +415,52 @@ TEST(AdsClient, AnnouncesItsServiceAccount) {
             "billing-sa");
   // Without trustBundle there is no SDS subscription.
   EXPECT_FALSE(server.next(kSecretType, std::chrono::milliseconds(200)));
+}
+
+// With a workload certificate the stream runs over mutual TLS, verifying the server's SPIFFE ID,
+// and stays up past the connect timeout (which must stop at the end of the handshake).
+TEST(AdsClient, MutualTlsStreamVerifiesTheServerAndStaysUp) {
+  pki::CertificateAuthority ca = pki::CertificateAuthority::createRoot("trellis.local", 1h);
+  const std::string bundle = ca.chainPem();
+  const tls::testing::Identity server = tls::testing::issue(ca, "trellis-system", "trellisd");
+  const tls::testing::Identity client = tls::testing::issue(ca, "shop", "billing");
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = bundle;
+  ssl.pem_key_cert_pairs.push_back({server.keyPem, server.chainPem});
+  GrpcAdsServer grpcServer(0, grpc::SslServerCredentials(ssl));
+  ASSERT_TRUE(grpcServer.ok());
+
+  auto run = [&](const std::string& expectedServer) {
+    AdsClientOptions options = optionsFor(grpcServer.address());
+    options.connectTimeoutMs = 300;
+    options.tls = [&, expectedServer] {
+      AdsClientOptions::Tls tls;
+      tls.context = tls::testing::makeContext(tls::Side::Client, client, bundle, {"h2"});
+      tls.policy.side = tls::Side::Client;
+      tls.policy.expectedPeerIds = {expectedServer};
+      return tls;
+    };
+    return std::make_unique<ClientHarness>(options);
+  };
+
+  auto good = run(pki::controlPlaneId("trellis.local"));
+  ASSERT_EQ(good->start(), "");
+  ASSERT_TRUE(grpcServer.next(kClusterType));
+  ASSERT_TRUE(good->waitForStatus([](const AdsStatus& s) { return s.connected; }));
+  std::this_thread::sleep_for(600ms);  // twice the connect timeout: nothing to wait on instead
+  const AdsStatus status = good->status();
+  EXPECT_TRUE(status.connected) << status.lastDisconnect;
+  EXPECT_EQ(status.reconnects, 0u) << status.lastDisconnect;
+  good.reset();
+
+  // A server presenting another identity than the one insisted on is never spoken to.
+  std::vector<std::string> ended;
+  auto wrong = run("spiffe://trellis.local/ns/shop/sa/impostor");
+  ASSERT_EQ(wrong->start(), "");
+  ASSERT_TRUE(wrong->waitForStatus([](const AdsStatus& s) { return s.reconnects > 0; }));
+  EXPECT_NE(wrong->status().lastDisconnect.find("TLS handshake"), std::string::npos)
+      << wrong->status().lastDisconnect;
+  EXPECT_FALSE(grpcServer.next(kClusterType, 200ms));
 }
 
 }  // namespace

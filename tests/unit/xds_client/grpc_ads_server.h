@@ -23,11 +23,12 @@ class GrpcAdsServer {
     envoy::service::discovery::v3::DiscoveryRequest request;
   };
 
-  /// Listens on 127.0.0.1:`port` (0 = any free port).
-  explicit GrpcAdsServer(int port = 0) {
+  /// Listens on 127.0.0.1:`port` (0 = any free port), in plaintext unless `credentials`.
+  explicit GrpcAdsServer(int port = 0,
+                         std::shared_ptr<grpc::ServerCredentials> credentials = nullptr) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
-                             &port_);
+    builder.AddListeningPort("127.0.0.1:" + std::to_string(port),
+                             credentials ? credentials : grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
   }

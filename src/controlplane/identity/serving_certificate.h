@@ -1,0 +1,56 @@
+#pragma once
+// trellisd's own certificate, for the mutual-TLS xDS port: SPIFFE ID
+// spiffe://<trust-domain>/ns/trellis-system/sa/trellisd, which sidecars insist on. Its key is
+// made here and stays in <data-dir>/xds-tls/ (mode 0600) beside the chain and the trust bundle,
+// the three files gRPC re-reads; it is renewed on the loop at half its lifetime.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/event_loop.h"
+#include "common/timer_wheel.h"
+#include "controlplane/identity/certificate_service.h"
+#include "tls/pki/x509.h"
+
+namespace trellis::controlplane {
+
+class ServingCertificate {
+ public:
+  /// Lifetime of the serving certificate: never shorter than a day, whatever --cert-ttl says
+  /// (gRPC notices a renewal only when it next reads the files).
+  static constexpr std::chrono::seconds kMinimumTtl{std::chrono::hours(24)};
+
+  ServingCertificate(EventLoop& loop, const CertificateService& certificates, std::string dir,
+                     std::string spiffeId);
+
+  /// Keeps the certificate of the previous run if it is still trusted and not past half its
+  /// lifetime (after a root change sidecars still trust it, and learn the new root from it by
+  /// SDS); otherwise issues one. Writes the files. An error text, or "".
+  std::string start();
+
+  const std::string& keyFile() const { return keyFile_; }
+  const std::string& chainFile() const { return chainFile_; }
+  const std::string& rootsFile() const { return rootsFile_; }
+  int64_t expiresAt() const { return expiresAt_; }
+
+ private:
+  std::string issueAndWrite();
+  /// The previous run's certificate, if start() may keep it.
+  std::optional<pki::CertInfo> reusable() const;
+  void armRenewal(int64_t expiresAt, int64_t notBefore);
+  void renew();
+
+  EventLoop& loop_;
+  const CertificateService& certificates_;
+  std::string dir_;
+  std::string spiffeId_;
+  std::string keyFile_;
+  std::string chainFile_;
+  std::string rootsFile_;
+  int64_t expiresAt_ = 0;
+  Timer renewal_;
+};
+
+}  // namespace trellis::controlplane
