@@ -259,13 +259,28 @@ int ProxyServer::startServing() {
     xds::client::AdsClientOptions xdsOptions;
     xdsOptions.server = options_.xdsServer;
     xdsOptions.node = options_.node;
+    // The identity this proxy can prove: from trellisd's CA, or from --tls-cert-file.
+    std::optional<pki::SpiffeId> identity;
     if (options_.identity) {
+      identity = options_.identity->id;
+    } else if (meshTls_ != nullptr) {
+      identity = pki::SpiffeId::parse(meshTls_->identity);
+    }
+    if (identity && identity->workloadNamespace() != options_.node.ns) {
+      log::error(
+          "the certificate's identity {} is not of namespace {} (--namespace): trellisd "
+          "would refuse its registration",
+          identity->uri(), options_.node.ns);
+      for (auto& worker : workers_) worker->stop();
+      return 1;
+    }
+    if (identity) {
       // Callers learn from trellisd that this instance speaks mutual TLS, and as whom; the
       // trust bundle comes by SDS.
-      xdsOptions.node.serviceAccount = options_.identity->id.serviceAccount();
+      xdsOptions.node.serviceAccount = identity->serviceAccount();
       xdsOptions.trustBundle = true;
       // That claim is proved by mutual TLS to trellisd, with the current certificate.
-      xdsOptions.tls = [this, server = pki::controlPlaneId(options_.identity->id.trustDomain)] {
+      xdsOptions.tls = [this, server = pki::controlPlaneId(identity->trustDomain)] {
         xds::client::AdsClientOptions::Tls tls;
         if (meshTls_ == nullptr) return tls;
         tls.context = meshTls_->clientHttp2;

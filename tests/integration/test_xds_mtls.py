@@ -14,14 +14,16 @@ import stat
 import subprocess
 import unittest
 
-from harness import TrellisTestCase, make_scratch_dir
+from harness import Proc, TrellisTestCase, binary, free_port, make_scratch_dir
 from h2_peers import H2Client
+from mesh_harness import PROXY_BINARY
 from test_identity import Workload, openssl, spiffe
 from trellisd_harness import Trellisd
 
 ADS_PATH = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
 CONTROL_PLANE_ID = "spiffe://trellis.local/ns/trellis-system/sa/trellisd"
+EXIT_TIMEOUT = 10.0  # seconds for a proxy that must refuse to start
 
 
 def _varint(n):
@@ -196,6 +198,40 @@ class XdsMutualTlsTest(XdsMutualTlsTestCase):
         # heard of a new root yet still trust trellisd.
         self.d.restart()
         self.assertEqual(served_certificate(), first)
+
+
+class FileIdentitySidecarTest(XdsMutualTlsTestCase):
+    """A sidecar whose certificate comes from files (--tls-cert-file) proves it to trellisd the
+    same way: its xDS stream is mutual TLS, announcing the certificate's service account."""
+
+    def start_proxy(self, namespace, cert, key):
+        workdir = make_scratch_dir("proxy-file-identity")
+        bundle = os.path.join(workdir, "bundle.pem")
+        with open(bundle, "w", encoding="utf-8") as f:
+            f.write(self.bundle)
+        args = [binary(PROXY_BINARY), "--xds", self.d.xds_tls_target, "--service", "checkout",
+                "--namespace", namespace, "--instance", "checkout-1",
+                "--inbound", f"127.0.0.1:{free_port()}", "--app", f"127.0.0.1:{free_port()}",
+                "--admin-address", "127.0.0.1:0", "--tls-cert-file", cert, "--tls-key-file", key,
+                "--trust-bundle-file", bundle]
+        return Proc(args, test=self, name="trellis-proxy (file identity)", workdir=workdir)
+
+    def test_its_xds_stream_proves_the_certificates_identity(self):
+        cert, key = self.workload("shop", "checkout")
+        self.start_proxy("shop", cert, key)
+        proxy = self.d.wait_for("the sidecar registered", lambda: self.d.proxy("checkout-1.shop"))
+        self.assertEqual(proxy["namespace"], "shop")
+        self.d.wait_for("its stream connected",
+                        lambda: self.d.proxy("checkout-1.shop")["connected"])
+        self.assertEqual(self.d.metric("trellisd_xds_nodes_refused_total"), 0)
+
+    def test_a_certificate_of_another_namespace_stops_the_proxy(self):
+        cert, key = self.workload("shop", "checkout")
+        proc = self.start_proxy("other", cert, key)
+        self.assertEqual(proc.proc.wait(EXIT_TIMEOUT), 1, proc.stderr_text())
+        self.assertIn(f"the certificate's identity {spiffe('shop', 'checkout')} is not of "
+                      "namespace other", proc.stdout_text() + proc.stderr_text())
+        self.assertEqual(self.d.proxies(), [])
 
 
 class RequireMutualTlsTest(XdsMutualTlsTestCase):
