@@ -52,6 +52,8 @@ struct ServiceDef {
   };
   std::vector<Port> ports;
   std::vector<EndpointDef> endpoints;
+  /// The service accounts whose sidecars may register as its instances; empty: its own name.
+  std::vector<std::string> serviceAccounts;
   Cluster settings;  // load balancing and connection pool; name and endpoints filled per port
 };
 

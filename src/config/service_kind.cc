@@ -13,6 +13,7 @@ namespace {
 
 constexpr size_t kMaxPorts = 64;
 constexpr size_t kMaxEndpoints = 10000;
+constexpr size_t kMaxServiceAccounts = 64;
 constexpr int64_t kMaxWeight = 1000000;
 
 std::optional<UpstreamProtocol> upstreamProtocolFor(std::string_view name) {
@@ -124,6 +125,20 @@ void parseEndpoints(Scope& scope, const Object& spec, ServiceDef& def) {
   }
 }
 
+void parseServiceAccounts(Scope& scope, const Object& spec, ServiceDef& def) {
+  for (const Value& item : scope.list(spec.get("serviceAccounts"), kMaxServiceAccounts)) {
+    auto name = scope.string(item, 253);
+    if (!name) continue;
+    std::string problem;
+    // Checked as the identity it stands for: spiffe://<td>/ns/<namespace>/sa/<name>.
+    if (!pki::SpiffeId::forWorkload("trellis.local", "ns", *name, &problem)) {
+      scope.error(item, fmt::format("invalid service account {}: {}", quote(*name), problem));
+      continue;
+    }
+    def.serviceAccounts.push_back(*name);
+  }
+}
+
 void parseHashOn(Scope& scope, const Value& value, HashKey& key) {
   auto hashOn = scope.object(value, {"header", "cookie", "sourceIP"});
   if (!hashOn) return;
@@ -223,10 +238,11 @@ void parseConnectionPool(Scope& scope, const Value& value, Cluster& cluster) {
 void parseService(Scope& scope, ResourceMeta meta, const Value& specValue, Resources& out) {
   ServiceDef def;
   def.meta = std::move(meta);
-  if (auto spec =
-          scope.object(specValue, {"ports", "endpoints", "loadBalancer", "connectionPool"})) {
+  if (auto spec = scope.object(
+          specValue, {"ports", "endpoints", "serviceAccounts", "loadBalancer", "connectionPool"})) {
     parsePorts(scope, *spec, def);
     parseEndpoints(scope, *spec, def);
+    parseServiceAccounts(scope, *spec, def);
     parseLoadBalancer(scope, spec->get("loadBalancer"), def.settings);
     parseConnectionPool(scope, spec->get("connectionPool"), def.settings);
   }

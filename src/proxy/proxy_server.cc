@@ -167,8 +167,20 @@ void ProxyServer::onXdsStreamEnded(const std::string& reason) {
   // At most one early renewal a minute: a trellisd this proxy can never trust must not make it
   // churn certificates at the reconnect rate.
   constexpr auto kMinInterval = std::chrono::minutes(1);
+  if (reason.rfind("TLS handshake", 0) != 0) return;
   const auto failure = classifyTlsFailure(reason);
-  if (identity_ == nullptr || reason.rfind("TLS handshake", 0) != 0 ||
+  if (failure == TlsFailure::Protocol || failure == TlsFailure::ConnectionClosed) {
+    if (!warnedXdsPort_) {
+      warnedXdsPort_ = true;
+      log::warn(
+          "xDS: {} does not answer TLS: with a workload identity this proxy speaks mutual "
+          "TLS to trellisd, so --xds must be trellisd's xDS TLS port (--xds-tls-address, "
+          "15012 by default)",
+          options_.xdsServer);
+    }
+    return;
+  }
+  if (identity_ == nullptr ||
       (failure != TlsFailure::UntrustedCertificate && failure != TlsFailure::ExpiredCertificate)) {
     return;
   }

@@ -71,7 +71,8 @@ class ProxyServer {
   int startServing();
   void onCredentials(const std::shared_ptr<const identity::Credentials>& credentials);
   /// The ADS stream ended for `reason`: when trellisd's certificate is not trusted (it moved
-  /// to a new root this proxy has not heard of), renews early, which brings the new bundle.
+  /// to a new root this proxy has not heard of), renews early, which brings the new bundle; when
+  /// the server does not speak TLS at all, names the likely mistake (the plaintext port) once.
   void onXdsStreamEnded(const std::string& reason);
   /// Builds the mutual TLS contexts from the current PEMs (and the bundle override) into
   /// `out`; null without a certificate. False and `error` when they are unusable.
@@ -118,6 +119,7 @@ class ProxyServer {
   std::string trustBundleOverride_;
   std::shared_ptr<const MeshTls> meshTls_;
   std::chrono::steady_clock::time_point lastTrustRenewal_{};  // by onXdsStreamEnded
+  bool warnedXdsPort_ = false;        // --xds is not a TLS port: logged once
   bool warnedPlaintextOnly_ = false;  // PERMISSIVE without a certificate: logged once
   // Last: destroyed first, while everything its ApplyFn touches still exists.
   std::unique_ptr<xds::client::AdsClient> xds_;

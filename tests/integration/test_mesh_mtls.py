@@ -16,6 +16,7 @@ import unittest
 from harness import TrellisTestCase, http_get, make_scratch_dir
 from mesh_harness import Mesh, wait_until
 from test_proxy_identity import IdentityInstance, write_token_file
+from test_xds_mtls import XdsMutualTlsTestCase, ask, sidecar_metadata, tls_context
 
 NS = "shop"
 TD = "trellis.local"
@@ -255,6 +256,58 @@ class RootRotationTest(MeshTestCase):
         self.assertEqual(json.loads(response.body)["headers"]["x-forwarded-client-cert"],
                          [f"By={spiffe('billing')};URI={spiffe('checkout')}"])
         self.assertEqual(billing.metric("trellis_tls_handshake_failures_total"), 0)
+
+
+class AdmissionTest(MeshTestCase):
+    """A certificate proves a service account, not a service: trellisd admits a sidecar among a
+    Service's endpoints only for the Service's accounts, and in a STRICT Service never without
+    an identity. The impostors are hand-made xDS clients (test_xds_mtls.ask) that stay
+    connected, each with a distinct inbound port to look for in checkout's endpoints."""
+
+    def impostor(self, service, account, port, streams):
+        metadata = sidecar_metadata(NS, service, account)
+        metadata["INSTANCE"] = f"impostor-{port}"
+        metadata["INBOUND_ADDRESS"] = f"127.0.0.1:{port}"
+        context = None
+        if account:
+            cert, key = XdsMutualTlsTestCase.workload(self, NS, account)
+            context = tls_context(self.bundle, cert, key)
+        answer = ask(self.mesh.xds_tls_port if account else self.mesh.xds_port, metadata,
+                     ssl_context=context, keep=streams)
+        self.assertTrue(answer.responded, answer)
+        return f"impostor-{port}.{NS}"
+
+    def test_only_the_services_accounts_serve_it(self):
+        with open(os.path.join(self.mesh.data_dir, "ca", "root.pem"), encoding="utf-8") as f:
+            self.bundle = f.read()
+        self.d = self.mesh  # for XdsMutualTlsTestCase.workload
+        streams = []
+        self.addCleanup(lambda: [client.close() for client in streams])
+        billing = self.start("billing", "billing-1")
+        checkout = self.start("checkout", "checkout-1", outbound=True)
+        checkout.wait_endpoints("billing", {billing.inbound_port})
+
+        # checkout's certificate registering as billing: connected, but no endpoint of billing.
+        node = self.impostor("billing", "checkout", 1, streams)
+        # billing's own account on a second instance is admitted: the check can tell them apart.
+        self.impostor("billing", "billing", 2, streams)
+        checkout.wait_endpoints("billing", {billing.inbound_port, 2})
+        notes = self.mesh.proxy(node)["notes"]
+        self.assertIn("not an endpoint of its Service: service account checkout may not serve "
+                      "Service shop/billing (spec.serviceAccounts: billing)", notes)
+
+        # spec.serviceAccounts lets checkout's account serve billing after all.
+        self.apply("apiVersion: trellis.dev/v1alpha1\nkind: Service\n"
+                   f"metadata: {{name: billing, namespace: {NS}}}\n"
+                   "spec:\n  ports: [{name: http, port: 80, appProtocol: http}]\n"
+                   "  serviceAccounts: [billing, checkout]\n")
+        checkout.wait_endpoints("billing", {billing.inbound_port, 1, 2})
+
+        # STRICT: a plaintext sidecar (no identity) is not admitted; in PERMISSIVE it is.
+        self.impostor("billing", None, 3, streams)
+        checkout.wait_endpoints("billing", {billing.inbound_port, 1, 2, 3})
+        self.apply(peer_authentication("billing-strict", "STRICT", "billing"))
+        checkout.wait_endpoints("billing", {billing.inbound_port, 1, 2})
 
 
 class UntrustedControlPlaneTest(MeshTestCase):

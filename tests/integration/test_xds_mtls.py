@@ -72,9 +72,20 @@ class Answer:
         return f"Answer(responded={self.responded}, status={self.status}, {self.message!r})"
 
 
-def ask(port, metadata, node_id="node-1", ssl_context=None):
-    """Opens an ADS stream to `port`, sends one DiscoveryRequest, and waits for the answer."""
-    with H2Client(port, ssl_context=ssl_context) as client:
+def node_id_of(metadata):
+    """A sidecar's id as trellis-proxy makes it (<instance>.<namespace>); a proxyless client's."""
+    if "SERVICE" not in metadata:
+        return "grpc-client"
+    return f"{metadata['INSTANCE']}.{metadata['NAMESPACE']}"
+
+
+def ask(port, metadata, node_id=None, ssl_context=None, keep=None):
+    """Opens an ADS stream to `port`, sends one DiscoveryRequest, and waits for the answer.
+    With `keep` (a list), the connection stays open, appended to it, so the node stays
+    connected."""
+    node_id = node_id or node_id_of(metadata)
+    client = H2Client(port, ssl_context=ssl_context)
+    try:
         message = discovery_request(node_id, metadata)
         stream_id = client.request("POST", ADS_PATH, scheme="https" if ssl_context else "http",
                                    headers=[("content-type", "application/grpc"),
@@ -82,8 +93,16 @@ def ask(port, metadata, node_id="node-1", ssl_context=None):
                                    body=b"\0" + len(message).to_bytes(4, "big") + message,
                                    end_stream=False)
         stream = client.streams[stream_id]
-        client.wait_for(lambda: len(stream.data) > 0 or stream.done, what="trellisd's answer")
+        answered = lambda: len(stream.data) > 0 or stream.done  # noqa: E731
+        client.wait_for(lambda: answered() or client.closed, what="trellisd's answer")
+        if not answered():
+            raise ConnectionError("trellisd closed the connection without an answer")
         return Answer(stream)
+    finally:
+        if keep is None:
+            client.close()
+        else:
+            keep.append(client)
 
 
 def tls_context(bundle, cert=None, key=None):
@@ -133,8 +152,8 @@ class XdsMutualTlsTest(XdsMutualTlsTestCase):
         answer = ask(self.d.xds_port, sidecar_metadata("shop", "billing", "billing"))
         self.assert_refused(answer, "claims service account billing over plaintext")
         self.assertEqual(self.d.metric("trellisd_xds_nodes_refused_total"), 1)
-        self.assertIsNone(self.d.proxy("node-1"))
-        self.assertIn("xDS: refused: node node-1 claims service account billing",
+        self.assertIsNone(self.d.proxy("billing-1.shop"))
+        self.assertIn("xDS: refused: node billing-1.shop claims service account billing",
                       self.d.proc.stdout_text() + self.d.proc.stderr_text())
 
     def test_a_claim_that_matches_the_certificate_registers(self):
@@ -143,7 +162,8 @@ class XdsMutualTlsTest(XdsMutualTlsTestCase):
                      ssl_context=tls_context(self.bundle, cert, key))
         self.assertTrue(answer.responded, answer)
         self.assertEqual(self.d.metric("trellisd_xds_nodes_refused_total"), 0)
-        self.assertIsNotNone(self.d.proxy("node-1"))
+        proxy = self.d.proxy("checkout-1.shop")
+        self.assertEqual(proxy["identity"], spiffe("shop", "checkout"))
 
     def test_another_workloads_identity_is_refused_over_mutual_tls(self):
         cert, key = self.workload("shop", "checkout")
@@ -169,18 +189,49 @@ class XdsMutualTlsTest(XdsMutualTlsTestCase):
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", key, "-out", cert, "-days", "1", "-subj", "/O=evil", "-addext",
                 f"subjectAltName=URI:{spiffe('shop', 'checkout')}")
+        # No service account claimed: were the stream let through, it would register.
         for context in (no_certificate, tls_context(self.bundle, cert, key)):
-            with self.assertRaises((ssl.SSLError, ConnectionError, AssertionError)):
-                answer = ask(self.d.xds_tls_port, sidecar_metadata("shop", "checkout", "checkout"),
+            with self.assertRaises((ssl.SSLError, ConnectionError)):
+                # TLS 1.3: the client may finish its side first; then the alert ends the read.
+                answer = ask(self.d.xds_tls_port, sidecar_metadata("shop", "checkout"),
                              ssl_context=context)
-                # TLS 1.3: the client may finish its side first; then nothing may come back.
-                self.assertFalse(answer.responded, answer)
-                raise ConnectionError(f"refused after the handshake: {answer}")
+                raise AssertionError(f"served without a certificate of the mesh: {answer}")
         self.assertEqual(self.d.proxies(), [])
+        self.assertEqual(self.d.metric("trellisd_xds_nodes_refused_total"), 0)  # refused by TLS
+
+    def test_a_node_id_goes_only_to_the_identity_that_holds_it(self):
+        checkout, checkout_key = self.workload("shop", "checkout")
+        billing, billing_key = self.workload("shop", "billing")
+        open_streams = []
+        self.addCleanup(lambda: [client.close() for client in open_streams])
+        answer = ask(self.d.xds_tls_port, sidecar_metadata("shop", "billing", "billing"),
+                     ssl_context=tls_context(self.bundle, billing, billing_key), keep=open_streams)
+        self.assertTrue(answer.responded, answer)
+        # checkout's certificate, claiming billing-1's node id (to move it out of billing).
+        self.assert_refused(ask(self.d.xds_tls_port, sidecar_metadata("shop", "checkout",
+                                                                      "checkout"),
+                                node_id="billing-1.shop",
+                                ssl_context=tls_context(self.bundle, checkout, checkout_key)),
+                            "node id billing-1.shop is held by " + spiffe("shop", "billing"))
+        # A plaintext node, or a proxyless client, may not take it either.
+        self.assert_refused(ask(self.d.xds_port, sidecar_metadata("shop", "billing")),
+                            "is held by " + spiffe("shop", "billing"))
+        self.assert_refused(ask(self.d.xds_port, {}, node_id="billing-1.shop"),
+                            "is held by a sidecar")
+        # A sidecar's id is <instance>.<namespace>: a certificate reaches its own namespace only.
+        self.assert_refused(ask(self.d.xds_tls_port, sidecar_metadata("shop", "checkout",
+                                                                      "checkout"),
+                                node_id="checkout-1.dev",
+                                ssl_context=tls_context(self.bundle, checkout, checkout_key)),
+                            "does not end in .shop")
+        self.assertEqual(self.d.metric("trellisd_xds_nodes_refused_total"), 4)
+        self.assertEqual(self.d.proxy("billing-1.shop")["identity"], spiffe("shop", "billing"))
+        self.assertEqual(self.d.proxy("billing-1.shop")["service"], "billing")
 
     def test_trellisd_serves_as_its_own_spiffe_id_and_keeps_its_certificate(self):
         directory = os.path.join(self.d.data_dir, "xds-tls")
-        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(directory, "key.pem")).st_mode), 0o600)
+        identity_file = os.path.join(directory, "identity.pem")  # key and chain
+        self.assertEqual(stat.S_IMODE(os.stat(identity_file).st_mode), 0o600)
         context = tls_context(self.bundle)  # verifies the chain against the mesh's root
 
         def served_certificate():
@@ -204,12 +255,12 @@ class FileIdentitySidecarTest(XdsMutualTlsTestCase):
     """A sidecar whose certificate comes from files (--tls-cert-file) proves it to trellisd the
     same way: its xDS stream is mutual TLS, announcing the certificate's service account."""
 
-    def start_proxy(self, namespace, cert, key):
+    def start_proxy(self, namespace, cert, key, xds=None):
         workdir = make_scratch_dir("proxy-file-identity")
         bundle = os.path.join(workdir, "bundle.pem")
         with open(bundle, "w", encoding="utf-8") as f:
             f.write(self.bundle)
-        args = [binary(PROXY_BINARY), "--xds", self.d.xds_tls_target, "--service", "checkout",
+        args = [binary(PROXY_BINARY), "--xds", xds or self.d.xds_tls_target, "--service", "checkout",
                 "--namespace", namespace, "--instance", "checkout-1",
                 "--inbound", f"127.0.0.1:{free_port()}", "--app", f"127.0.0.1:{free_port()}",
                 "--admin-address", "127.0.0.1:0", "--tls-cert-file", cert, "--tls-key-file", key,
@@ -224,6 +275,13 @@ class FileIdentitySidecarTest(XdsMutualTlsTestCase):
         self.d.wait_for("its stream connected",
                         lambda: self.d.proxy("checkout-1.shop")["connected"])
         self.assertEqual(self.d.metric("trellisd_xds_nodes_refused_total"), 0)
+
+    def test_pointed_at_the_plaintext_port_it_says_so(self):
+        cert, key = self.workload("shop", "checkout")
+        proc = self.start_proxy("shop", cert, key, xds=self.d.xds_target)
+        self.d.wait_for("the hint", lambda: "--xds must be trellisd's xDS TLS port" in
+                        proc.stdout_text() + proc.stderr_text())
+        self.assertEqual(self.d.proxies(), [])
 
     def test_a_certificate_of_another_namespace_stops_the_proxy(self):
         cert, key = self.workload("shop", "checkout")

@@ -140,6 +140,10 @@ void AdsServer::forget(const std::string& nodeId) {
   state_->forget(nodeId);
 }
 
+void AdsServer::reserve(const std::string& nodeId, const std::string& identity) {
+  state_->reserve(nodeId, identity);
+}
+
 AdsServer::Counters AdsServer::counters() const {
   return state_->counters();
 }

@@ -62,7 +62,7 @@ class AdsServer {
   struct MutualTlsPort {
     std::string address;
     std::string keyFile;
-    std::string chainFile;  // leaf first
+    std::string chainFile;  // leaf first; may be keyFile (one PEM with both)
     std::string rootsFile;
     unsigned refreshSeconds = 60;
   };
@@ -90,8 +90,11 @@ class AdsServer {
 
   /// Every node seen, connected or not, until forget(); ordered by node id.
   std::vector<ProxyStatus> status() const;
-  /// Drops a disconnected node's status (a connected node's stays).
+  /// Drops a disconnected node's status (a connected node's stays), and its hold on its id.
   void forget(const std::string& nodeId);
+  /// A node known from before a restart (its registration restored) holds its id, for the
+  /// identity it had, until it reconnects or is forgotten: no one else takes it meanwhile.
+  void reserve(const std::string& nodeId, const std::string& identity);
   Counters counters() const;
 
  private:

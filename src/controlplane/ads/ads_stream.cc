@@ -53,11 +53,14 @@ bool AdsStream::handle(DiscoveryRequest& request) {
       shutdown(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, refusal));
       return false;
     }
-    {
-      std::lock_guard lock(mu_);
-      node_ = std::move(node);
+    if (std::string refusal = state_.nodeConnected(shared_from_this(), node, peer_);
+        !refusal.empty()) {
+      log::warn("xDS: refused: {}", refusal);
+      shutdown(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, refusal));
+      return false;
     }
-    state_.nodeConnected(shared_from_this(), *node_);
+    std::lock_guard lock(mu_);
+    node_ = std::move(node);
   }
   const std::string& type = request.type_url();
   if (type.empty()) {

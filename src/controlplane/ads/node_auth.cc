@@ -30,12 +30,39 @@ std::string refuseNode(const NodeInfo& node, const StreamPeer& peer, const NodeA
                        policy.trustDomain);
   }
   if (!node.isTrellisProxy()) return "";  // a proxyless client registers nothing
+  if (id->workloadNamespace().empty() || id->serviceAccount().empty()) {
+    return fmt::format("node {}: certificate {} names no workload (/ns/<namespace>/sa/<account>)",
+                       node.id, peer.spiffeId);
+  }
   if (node.ns != id->workloadNamespace() || node.serviceAccount != id->serviceAccount()) {
     return fmt::format(
         "node {} claims namespace '{}' and service account '{}' but its certificate is {}", node.id,
         node.ns, node.serviceAccount, peer.spiffeId);
   }
   return "";
+}
+
+std::string refuseTakeover(const NodeInfo& node, const StreamPeer& peer, const NodeHolder* holder) {
+  const std::string suffix = "." + node.ns;
+  if (node.isTrellisProxy() && (node.id.size() <= suffix.size() || !node.id.ends_with(suffix))) {
+    return fmt::format("node id {} does not end in .{}: a sidecar's id is <instance>.<namespace>",
+                       node.id, node.ns);
+  }
+  if (holder == nullptr) return "";
+  const std::string identity = provenIdentity(peer);
+  const auto holderName = [&] {
+    return holder->identity.empty() ? std::string("a node without identity") : holder->identity;
+  };
+  if (holder->sidecar != node.isTrellisProxy()) {
+    return fmt::format("node id {} is held by a {}", node.id,
+                       holder->sidecar ? "sidecar" : "proxyless client");
+  }
+  if (identity == holder->identity) return "";
+  if (holder->identity.empty() && !identity.empty() && !holder->connected) return "";
+  return fmt::format(
+      "node id {} is held by {} ({}); another identity may take it once trellisd forgets that "
+      "node",
+      node.id, holderName(), holder->connected ? "connected" : "in its grace period");
 }
 
 }  // namespace trellis::controlplane

@@ -30,4 +30,24 @@ struct NodeAuthPolicy {
 /// missing); a plaintext sidecar when `policy` requires mutual TLS.
 std::string refuseNode(const NodeInfo& node, const StreamPeer& peer, const NodeAuthPolicy& policy);
 
+/// Who holds a node id: trellisd's state is keyed by it, so whoever takes an id takes over that
+/// node's registration and configuration.
+struct NodeHolder {
+  bool sidecar = false;
+  std::string identity;  // the SPIFFE ID its stream proved; "" over plaintext
+  bool connected = false;
+};
+
+/// The identity a stream proved: its SPIFFE ID over mutual TLS, "" over plaintext.
+inline std::string provenIdentity(const StreamPeer& peer) {
+  return peer.mutualTls ? peer.spiffeId : std::string();
+}
+
+/// Why `node` (from `peer`) may not take its id from `holder` (null: the id is free), or "".
+/// A sidecar's id must end in ".<namespace>", so a certificate reaches only ids of its own
+/// namespace. A held id goes only to the same kind of node with the same identity, or, once its
+/// holder has disconnected, from plaintext to an identity (a sidecar restarted with one). The id
+/// is free again when trellisd forgets the node (its grace period over).
+std::string refuseTakeover(const NodeInfo& node, const StreamPeer& peer, const NodeHolder* holder);
+
 }  // namespace trellis::controlplane

@@ -18,7 +18,8 @@ struct TypeStatus {
 };
 
 struct ProxyStatus {
-  NodeInfo node;  // as announced on its latest stream
+  NodeInfo node;         // as announced on its latest stream
+  std::string identity;  // the SPIFFE ID that stream proved (mutual TLS); "" over plaintext
   bool connected = false;
   std::chrono::system_clock::time_point since;  // of the last connect or disconnect
   std::map<std::string, TypeStatus> types;      // by type URL

@@ -1,6 +1,7 @@
 #include "controlplane/ads/server_state.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "controlplane/ads/ads_stream.h"
 
@@ -15,17 +16,33 @@ bool AdsServerState::streamStarted(std::shared_ptr<AdsStream> stream) {
   return !stopping_;
 }
 
-void AdsServerState::nodeConnected(const std::shared_ptr<AdsStream>& stream, const NodeInfo& node) {
+std::string AdsServerState::nodeConnected(const std::shared_ptr<AdsStream>& stream,
+                                          const NodeInfo& node, const StreamPeer& peer) {
   std::lock_guard hooksLock(hooksMu_);
   {
     std::lock_guard lock(mu_);
+    std::optional<NodeHolder> holder;
+    if (auto it = nodes_.find(node.id); it != nodes_.end()) {
+      holder = NodeHolder{it->second.status.node.isTrellisProxy(), it->second.status.identity,
+                          it->second.status.connected};
+    } else if (auto reserved = reserved_.find(node.id); reserved != reserved_.end()) {
+      holder = NodeHolder{true, reserved->second, false};
+    }
+    if (std::string refusal = refuseTakeover(node, peer, holder ? &*holder : nullptr);
+        !refusal.empty()) {
+      ++counters_.nodesRefused;
+      return refusal;
+    }
+    reserved_.erase(node.id);
     auto& entry = nodes_[node.id];
     entry.status.node = node;
+    entry.status.identity = provenIdentity(peer);
     if (!entry.status.connected) entry.status.since = std::chrono::system_clock::now();
     entry.status.connected = true;
     entry.streams.push_back(stream);
   }
   hooks_.nodeConnected(node);
+  return "";
 }
 
 void AdsServerState::namesRequested(const NodeInfo& node, const std::string& typeUrl,
@@ -143,8 +160,14 @@ std::vector<ProxyStatus> AdsServerState::status() const {
   return out;
 }
 
+void AdsServerState::reserve(const std::string& nodeId, const std::string& identity) {
+  std::lock_guard lock(mu_);
+  if (nodes_.count(nodeId) == 0) reserved_[nodeId] = identity;
+}
+
 void AdsServerState::forget(const std::string& nodeId) {
   std::lock_guard lock(mu_);
+  reserved_.erase(nodeId);
   auto it = nodes_.find(nodeId);
   if (it != nodes_.end() && it->second.streams.empty()) nodes_.erase(it);
 }

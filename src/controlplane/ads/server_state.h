@@ -32,8 +32,10 @@ class AdsServerState {
   // From streams.
   /// Registers a new stream; false once stopping (the stream must then finish at once).
   bool streamStarted(std::shared_ptr<AdsStream> stream);
-  /// The stream identified its node: it now receives that node's pushes.
-  void nodeConnected(const std::shared_ptr<AdsStream>& stream, const NodeInfo& node);
+  /// The stream identified its node: it now receives that node's pushes. Returns "" or, if
+  /// the node may not take its id (refuseTakeover), why; then nothing is registered.
+  std::string nodeConnected(const std::shared_ptr<AdsStream>& stream, const NodeInfo& node,
+                            const StreamPeer& peer);
   void namesRequested(const NodeInfo& node, const std::string& typeUrl,
                       const std::vector<std::string>& names);
   /// The stream is done (OnDone). Returns the registry's reference, which keeps the stream
@@ -55,6 +57,8 @@ class AdsServerState {
   void setNodeConfig(const std::string& nodeId, std::shared_ptr<const NodeConfig> config);
   std::vector<ProxyStatus> status() const;
   void forget(const std::string& nodeId);
+  /// A node trellisd knew before it restarted holds its id until forgotten.
+  void reserve(const std::string& nodeId, const std::string& identity);
   AdsServer::Counters counters() const;
   /// Refuses new streams from now on; returns the open ones.
   std::vector<std::shared_ptr<AdsStream>> beginStop();
@@ -75,6 +79,7 @@ class AdsServerState {
   uint64_t nonce_ = 0;
   std::map<AdsStream*, std::shared_ptr<AdsStream>> streams_;
   std::map<std::string, NodeEntry> nodes_;
+  std::map<std::string, std::string> reserved_;  // node id → identity, by reserve()
   std::map<std::string, std::shared_ptr<const NodeConfig>> configs_;
   AdsServer::Counters counters_;
 };

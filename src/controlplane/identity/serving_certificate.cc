@@ -27,8 +27,7 @@ ServingCertificate::ServingCertificate(EventLoop& loop, const CertificateService
       certificates_(certificates),
       dir_(std::move(dir)),
       spiffeId_(std::move(spiffeId)),
-      keyFile_(dir_ + "/key.pem"),
-      chainFile_(dir_ + "/chain.pem"),
+      identityFile_(dir_ + "/identity.pem"),
       rootsFile_(dir_ + "/roots.pem"),
       renewal_([this] { renew(); }) {}
 
@@ -52,10 +51,13 @@ std::string ServingCertificate::start() {
 
 std::optional<pki::CertInfo> ServingCertificate::reusable() const {
   std::string error;
-  const auto chain = readFile(chainFile_, error);
-  const auto keyPem = chain ? readFile(keyFile_, error) : std::nullopt;
+  const auto identity = readFile(identityFile_, error);
   const auto id = pki::SpiffeId::parse(spiffeId_);
-  if (!keyPem || !id) return std::nullopt;
+  const size_t chainStart =
+      identity ? identity->find("-----BEGIN CERTIFICATE-----") : std::string::npos;
+  if (chainStart == std::string::npos || !id) return std::nullopt;
+  const std::optional<std::string> keyPem = identity->substr(0, chainStart);
+  const std::optional<std::string> chain = identity->substr(chainStart);
   const int64_t now = std::time(nullptr);
   if (!pki::verifyChain(*chain, certificates_.bundlePem(), now, id, &error)) return std::nullopt;
   const pki::KeyPtr key = pki::parsePrivateKey(*keyPem);
@@ -85,11 +87,9 @@ std::string ServingCertificate::issueAndWrite() {
   if (!chain) return fmt::format("trellisd's certificate for the xDS TLS port: {}", error);
   const std::vector<pki::CertPtr> issued = pki::parseCertificates(*chain);
   if (issued.empty()) return "trellisd's certificate for the xDS TLS port: nothing issued";
-  // The key first: gRPC ignores a pair that does not match, so a reader between the renames
-  // keeps the previous pair.
-  if (!writeFile(keyFile_, pki::privateKeyPem(*key), 0600, error) ||
-      !writeFile(chainFile_, *chain, 0644, error) ||
-      !writeFile(rootsFile_, certificates_.bundlePem(), 0644, error)) {
+  // One file, one rename (see the header); a failed write leaves the previous pair in place.
+  if (!writeFile(rootsFile_, certificates_.bundlePem(), 0644, error) ||
+      !writeFile(identityFile_, pki::privateKeyPem(*key) + *chain, 0600, error)) {
     return error;
   }
   const pki::CertInfo info = pki::inspect(*issued.front());

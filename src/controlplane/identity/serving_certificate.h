@@ -1,8 +1,12 @@
 #pragma once
 // trellisd's own certificate, for the mutual-TLS xDS port: SPIFFE ID
 // spiffe://<trust-domain>/ns/trellis-system/sa/trellisd, which sidecars insist on. Its key is
-// made here and stays in <data-dir>/xds-tls/ (mode 0600) beside the chain and the trust bundle,
-// the three files gRPC re-reads; it is renewed on the loop at half its lifetime.
+// made here and stays in <data-dir>/xds-tls/identity.pem (mode 0600) together with the chain,
+// beside roots.pem; gRPC re-reads both files. It is renewed on the loop at half its lifetime.
+//
+// Key and chain share one file, replaced by one rename: gRPC 1.51's file watcher does not check
+// that a key matches its certificate, only that a file did not change while it read it, so two
+// files renamed one after the other could be read as a mismatched pair and break every handshake.
 
 #include <chrono>
 #include <cstdint>
@@ -30,8 +34,8 @@ class ServingCertificate {
   /// SDS); otherwise issues one. Writes the files. An error text, or "".
   std::string start();
 
-  const std::string& keyFile() const { return keyFile_; }
-  const std::string& chainFile() const { return chainFile_; }
+  /// The private key and the chain (leaf first), in one PEM file: give it to gRPC as both.
+  const std::string& identityFile() const { return identityFile_; }
   const std::string& rootsFile() const { return rootsFile_; }
   int64_t expiresAt() const { return expiresAt_; }
 
@@ -46,8 +50,7 @@ class ServingCertificate {
   const CertificateService& certificates_;
   std::string dir_;
   std::string spiffeId_;
-  std::string keyFile_;
-  std::string chainFile_;
+  std::string identityFile_;
   std::string rootsFile_;
   int64_t expiresAt_ = 0;
   Timer renewal_;

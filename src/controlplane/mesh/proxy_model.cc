@@ -1,12 +1,15 @@
 #include "controlplane/mesh/proxy_model.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <set>
 
 #include "common/socket.h"
+#include "config/peer_authentication.h"
 #include "config/resources.h"
+#include "tls/pki/spiffe_id.h"
 
 namespace trellis::controlplane {
 namespace {
@@ -30,11 +33,42 @@ const ServiceDef* findService(const Resources& resources, const std::string& ns,
   return nullptr;
 }
 
-// Registered instances become endpoints of their Service, at the address their proxy listens on.
+}  // namespace
+
+std::string admissionProblem(const Resources& resources, const ServiceDef& service,
+                             const std::string& identity) {
+  const std::string qualified = service.meta.ns + "/" + service.meta.name;
+  if (identity.empty()) {
+    if (config::resolvePeerAuthentication(resources.peerAuthentications, qualified).mode ==
+        config::MtlsMode::Strict) {
+      return fmt::format(
+          "Service {} is STRICT and this sidecar has no identity: only mutual TLS "
+          "may serve it",
+          qualified);
+    }
+    return "";
+  }
+  const std::string account =
+      pki::SpiffeId::parse(identity).value_or(pki::SpiffeId{}).serviceAccount();
+  const std::vector<std::string>& allowed = service.serviceAccounts;
+  const bool admitted = allowed.empty()
+                            ? account == service.meta.name
+                            : std::find(allowed.begin(), allowed.end(), account) != allowed.end();
+  if (admitted) return "";
+  return fmt::format(
+      "service account {} may not serve Service {} (spec.serviceAccounts: {})", account, qualified,
+      allowed.empty() ? service.meta.name : fmt::format("{}", fmt::join(allowed, ", ")));
+}
+
+namespace {
+
+// Registered instances become endpoints of their Service, at the address their proxy listens on,
+// if they may serve it (admissionProblem).
 void addRegisteredEndpoints(const Registry& registry, Resources& resources) {
   for (ServiceDef& service : resources.services) {
     for (const RegisteredEndpoint& endpoint :
          registry.endpoints(service.meta.ns, service.meta.name)) {
+      if (!admissionProblem(resources, service, endpoint.identity).empty()) continue;
       ServiceDef::EndpointDef def;
       def.address = endpoint.address;
       if (!endpoint.ports.empty()) def.port = endpoint.ports.front();

@@ -23,6 +23,14 @@ struct SidecarFacts {
   std::string outboundAddress;  // "ip:port" the application sends outbound calls to
 };
 
+/// Why a registered instance whose proxy proved `identity` ("" : none) may not be an endpoint of
+/// `service`, or "". With an identity it must run as one of the Service's service accounts
+/// (spec.serviceAccounts; by default the Service's own name): a certificate of the namespace
+/// does not make any workload of it billing. Without one it may not serve a STRICT Service,
+/// whose own sidecars refuse plaintext: only an impostor would register so.
+std::string admissionProblem(const config::Resources& resources, const config::ServiceDef& service,
+                             const std::string& identity);
+
 /// Listener names in every sidecar's configuration.
 inline constexpr const char* kInboundListener = "mesh/inbound";
 inline constexpr const char* kOutboundListener = "mesh/outbound";

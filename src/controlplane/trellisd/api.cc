@@ -266,6 +266,7 @@ http::ControlResponse Api::proxies() {
         {"instance", status.node.instance},
         {"address", status.node.inboundAddress},
         {"userAgent", status.node.userAgent},
+        {"identity", status.identity},
         {"connected", status.connected},
         {"since",
          std::chrono::duration_cast<std::chrono::seconds>(status.since.time_since_epoch()).count()},

@@ -101,6 +101,7 @@ void ControlPlane::restoreRegistry() {
   for (const auto& [id, text] : store_->instances()) {
     if (auto registration = registrationFrom(id, text)) {
       registry_.restore(*registration, now);
+      ads_.reserve(registration->proxyId, registration->identity);
     } else {
       log::warn("registry: dropping the unreadable stored instance {}", id);
       store_->removeInstance(id);
@@ -125,6 +126,8 @@ void ControlPlane::forgetExpired() {
       nodes_.erase(node);
       ads_.removeNodeConfig(id);
       ads_.forget(id);
+    } else if (node == nodes_.end()) {
+      ads_.forget(id);  // restored, never back: its id is free again
     }
   }
 }
@@ -380,6 +383,17 @@ void ControlPlane::rebuild(NodeView& view) {
   refreshCache();
   ConfigCache::Built built = cache_.build(*mesh_, registry_, view.info, view.listenerNames);
   view.notes = std::move(built.notes);
+  if (auto registration = registrationOf(view.info, options_.trustDomain)) {
+    for (const config::ServiceDef& service : mesh_->resources.services) {
+      if (service.meta.ns != registration->ns || service.meta.name != registration->service) {
+        continue;
+      }
+      if (std::string problem = admissionProblem(mesh_->resources, service, registration->identity);
+          !problem.empty()) {
+        view.notes.push_back("not an endpoint of its Service: " + problem);
+      }
+    }
+  }
   view.error = std::move(built.error);
   if (!built.config) {
     log::error("node {}: configuration not built: {}", view.info.id, view.error);

@@ -155,6 +155,16 @@ int main(int argc, char** argv) try {
                  "After the CA changes, how long the previous root stays in the trust bundle");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(logLevel));
+  {
+    // SPIFFE IDs carry the trust domain lower-cased: compare like with like.
+    std::string why;
+    auto domain = pki::SpiffeId::parse("spiffe://" + caOptions.trustDomain, &why);
+    if (!domain) {
+      std::cerr << "trellisd: --trust-domain " << caOptions.trustDomain << ": " << why << "\n";
+      return 2;
+    }
+    caOptions.trustDomain = domain->trustDomain;
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(dataDir, ec);
@@ -226,9 +236,9 @@ int main(int argc, char** argv) try {
       std::cerr << "trellisd: " << error << "\n";
       return 1;
     }
-    xdsTls = controlplane::AdsServer::MutualTlsPort{xdsTlsAddress, servingCertificate.keyFile(),
-                                                    servingCertificate.chainFile(),
-                                                    servingCertificate.rootsFile()};
+    xdsTls = controlplane::AdsServer::MutualTlsPort{
+        xdsTlsAddress, servingCertificate.identityFile(), servingCertificate.identityFile(),
+        servingCertificate.rootsFile()};
   }
   if (xdsAddress.empty() && !xdsTls) {
     std::cerr << "trellisd: --xds-address and --xds-tls-address are both empty: no xDS at all\n";

@@ -116,6 +116,11 @@ void WorkloadIdentity::renewNow() {
 }
 
 void WorkloadIdentity::publish(std::shared_ptr<const Credentials> credentials) {
+  {
+    // An early renewal asked for while this one was in flight is this one.
+    std::lock_guard lock(mutex_);
+    renewRequested_ = false;
+  }
   current_.store(credentials);
   if (callbacks_.onCredentials) {
     loop_.post([callback = callbacks_.onCredentials, credentials = std::move(credentials)] {

@@ -49,7 +49,8 @@ TEST(NodeAuth, MutualTlsClaimsMustBeTheCertificates) {
       << otherAccount;
   EXPECT_NE(refuseNode(sidecar("other", "checkout", "checkout"), mutualTls(kCheckout), {}), "");
   EXPECT_NE(refuseNode(sidecar("shop", "checkout", ""), mutualTls(kCheckout), {}), "");
-  // The service name is not part of the identity: one account may front several services.
+  // The service name is not part of the identity: which accounts may serve a Service is decided
+  // when endpoints are built (admissionProblem, spec.serviceAccounts).
   EXPECT_EQ(refuseNode(sidecar("shop", "checkout-v2", "checkout"), mutualTls(kCheckout), {}), "");
 }
 
@@ -66,6 +67,52 @@ TEST(NodeAuth, MutualTlsPeersMustBeOfTheTrustDomainAndHaveASpiffeId) {
   proxyless.id = "grpc-client";
   EXPECT_EQ(refuseNode(proxyless, mutualTls(kCheckout), {}), "");
   EXPECT_NE(refuseNode(proxyless, mutualTls("spiffe://evil/ns/shop/sa/checkout"), {}), "");
+}
+
+TEST(NodeAuth, ACertificateMustNameAWorkload) {
+  NodeInfo node = sidecar("", "checkout", "");
+  node.id = "checkout-1.";
+  EXPECT_NE(refuseNode(node, mutualTls("spiffe://trellis.local/other/path"), {})
+                .find("names no workload"),
+            std::string::npos);
+}
+
+TEST(NodeAuth, ANodeIdGoesOnlyToTheIdentityThatHoldsIt) {
+  const NodeInfo checkout = sidecar("shop", "checkout", "checkout");
+  // Free ids: any, as long as a sidecar's ends in its namespace.
+  EXPECT_EQ(refuseTakeover(checkout, mutualTls(kCheckout), nullptr), "");
+  NodeInfo elsewhere = checkout;
+  elsewhere.id = "checkout-1.dev";
+  EXPECT_NE(refuseTakeover(elsewhere, mutualTls(kCheckout), nullptr).find("does not end in .shop"),
+            std::string::npos);
+  elsewhere.id = ".shop";
+  EXPECT_NE(refuseTakeover(elsewhere, mutualTls(kCheckout), nullptr), "");
+
+  const std::string billing = "spiffe://trellis.local/ns/shop/sa/billing";
+  const NodeHolder byBilling{true, billing, true};
+  NodeInfo impostor = checkout;
+  impostor.id = "billing-1.shop";
+  EXPECT_NE(refuseTakeover(impostor, mutualTls(kCheckout), &byBilling).find("held by " + billing),
+            std::string::npos);
+  // In its grace period too, and never by plaintext.
+  const NodeHolder billingGone{true, billing, false};
+  EXPECT_NE(refuseTakeover(impostor, mutualTls(kCheckout), &billingGone), "");
+  EXPECT_NE(refuseTakeover(sidecar("shop", "billing", ""), {}, &billingGone), "");
+  // The same identity takes it back (a restart, a reconnect before the old stream is dead).
+  EXPECT_EQ(refuseTakeover(sidecar("shop", "billing", "billing"), mutualTls(billing), &byBilling),
+            "");
+  // Plaintext to an identity once the plaintext node is gone (restarted with a certificate).
+  const NodeHolder plaintextGone{true, "", false};
+  const NodeHolder plaintextLive{true, "", true};
+  EXPECT_EQ(refuseTakeover(impostor, mutualTls(kCheckout), &plaintextGone), "");
+  EXPECT_NE(refuseTakeover(impostor, mutualTls(kCheckout), &plaintextLive), "");
+  // Kinds do not mix.
+  NodeInfo proxyless;
+  proxyless.id = "billing-1.shop";
+  EXPECT_NE(refuseTakeover(proxyless, {}, &plaintextGone).find("held by a sidecar"),
+            std::string::npos);
+  const NodeHolder client{false, "", false};
+  EXPECT_NE(refuseTakeover(sidecar("shop", "billing", ""), {}, &client), "");
 }
 
 }  // namespace

@@ -532,6 +532,26 @@ TEST(PeerAuthenticationTest, EndpointIdentityErrors) {
                            expected));
 }
 
+TEST(PeerAuthenticationTest, ServiceAccountsParseAndBadNamesAreErrors) {
+  Diagnostics diagnostics{"mesh"};
+  Resources resources;
+  parseDocuments(
+      "apiVersion: trellis.dev/v1alpha1\nkind: Service\nmetadata: {name: s}\nspec:\n"
+      "  ports: [{port: 80}]\n  serviceAccounts: [billing, billing-v2]\n",
+      diagnostics, resources);
+  ASSERT_EQ(resources.services.size(), 1u);
+  EXPECT_EQ(resources.services[0].serviceAccounts,
+            (std::vector<std::string>{"billing", "billing-v2"}));
+  EXPECT_FALSE(diagnostics.hasErrors());
+
+  expectSingleError(
+      "apiVersion: trellis.dev/v1alpha1\nkind: Service\nmetadata: {name: s}\nspec:\n"
+      "  ports: [{port: 80}]\n  serviceAccounts: [ok, \"a/b\"]\n",
+      at(6, 25, "Service default/s", "spec.serviceAccounts[1]",
+         "invalid service account \"a/b\": service account: path segment has an invalid "
+         "character '/'"));
+}
+
 TEST(PeerAuthenticationTest, EveryProblemOfAPolicyIsReported) {
   LoadResult result = load(pa(R"(  selector: {}
   targetRefs: [{kind: Pod, name: x}, {kind: Service, name: X}]

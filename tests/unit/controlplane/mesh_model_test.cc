@@ -222,17 +222,24 @@ spec: {targetRefs: [{kind: Service, name: billing}], mtls: {mode: STRICT}}
                                   {16001},
                                   {},
                                   "spiffe://trellis.local/ns/shop/sa/billing"});
+  // Not admitted (admissionProblem): no identity in a STRICT Service, another service account.
   registry.connected(
       Registration{"billing-2.shop", "shop", "billing", "127.0.0.3", {16001}, {}, {}});
+  registry.connected(Registration{"billing-3.shop",
+                                  "shop",
+                                  "billing",
+                                  "127.0.0.4",
+                                  {16001},
+                                  {},
+                                  "spiffe://trellis.local/ns/shop/sa/checkout"});
 
   ProxyModel caller = buildSidecarModel(
       *mesh, registry,
       SidecarFacts{"shop", "frontend", "127.0.0.1:16000", "127.0.0.1:9000", "127.0.0.1:15001"});
   ASSERT_NE(caller.snapshot, nullptr) << caller.error;
   const config::Cluster& billing = caller.snapshot->clusters.at("shop/billing:80");
-  ASSERT_EQ(billing.endpoints.size(), 2u);
+  ASSERT_EQ(billing.endpoints.size(), 1u);
   EXPECT_EQ(billing.endpoints[0].identity, "spiffe://trellis.local/ns/shop/sa/billing");
-  EXPECT_EQ(billing.endpoints[1].identity, "");
   const config::Listener* callerInbound = listener(*caller.snapshot, kInboundListener);
   ASSERT_NE(callerInbound, nullptr);
   EXPECT_EQ(callerInbound->service, "shop/frontend");
