@@ -161,6 +161,10 @@ std::string buildIdentity(const XdsFlags& flags, trellis::xds::client::NodeIdent
   node.ns = flags.ns;
   node.instance = flags.instance.empty() ? defaultInstance() : flags.instance;
   node.id = flags.nodeId.empty() ? node.instance + "." + node.ns : flags.nodeId;
+  if (!node.id.ends_with("." + node.ns) || node.id.size() == node.ns.size() + 1) {
+    // trellisd binds a sidecar's id to its namespace (docs/zero-trust.md).
+    return "--node-id '" + node.id + "' must end in '." + node.ns + "' (<instance>.<namespace>)";
+  }
   node.inboundAddress = flags.inbound;
   node.appAddress = flags.app;
   node.outboundAddress = flags.outbound;

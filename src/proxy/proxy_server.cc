@@ -169,7 +169,7 @@ void ProxyServer::onXdsStreamEnded(const std::string& reason) {
   constexpr auto kMinInterval = std::chrono::minutes(1);
   if (reason.rfind("TLS handshake", 0) != 0) return;
   const auto failure = classifyTlsFailure(reason);
-  if (failure == TlsFailure::Protocol || failure == TlsFailure::ConnectionClosed) {
+  if (failure == TlsFailure::Protocol) {  // e.g. "wrong version number": not a TLS server
     if (!warnedXdsPort_) {
       warnedXdsPort_ = true;
       log::warn(

@@ -249,6 +249,10 @@ class FlagsTest(TrellisTestCase):
                                    "--service-account", "Bad/Name")
         self.assertEqual(code, 2)
         self.assertIn("workload identity", err)
+        # trellisd binds a sidecar's node id to its namespace.
+        code, err = self.run_proxy(*xds, "--node-id", "checkout-1.other")
+        self.assertEqual(code, 2)
+        self.assertIn("--node-id 'checkout-1.other' must end in '.shop'", err)
 
 
 if __name__ == "__main__":

@@ -217,7 +217,7 @@ class XdsMutualTlsTest(XdsMutualTlsTestCase):
         self.assert_refused(ask(self.d.xds_port, sidecar_metadata("shop", "billing")),
                             "is held by " + spiffe("shop", "billing"))
         self.assert_refused(ask(self.d.xds_port, {}, node_id="billing-1.shop"),
-                            "is held by a sidecar")
+                            "is held by a connected sidecar")
         # A sidecar's id is <instance>.<namespace>: a certificate reaches its own namespace only.
         self.assert_refused(ask(self.d.xds_tls_port, sidecar_metadata("shop", "checkout",
                                                                       "checkout"),

@@ -42,27 +42,32 @@ std::string refuseNode(const NodeInfo& node, const StreamPeer& peer, const NodeA
   return "";
 }
 
+std::string provenIdentity(const StreamPeer& peer) {
+  if (!peer.mutualTls) return "";
+  auto id = pki::SpiffeId::parse(peer.spiffeId);
+  return id ? id->uri() : peer.spiffeId;
+}
+
 std::string refuseTakeover(const NodeInfo& node, const StreamPeer& peer, const NodeHolder* holder) {
   const std::string suffix = "." + node.ns;
   if (node.isTrellisProxy() && (node.id.size() <= suffix.size() || !node.id.ends_with(suffix))) {
     return fmt::format("node id {} does not end in .{}: a sidecar's id is <instance>.<namespace>",
                        node.id, node.ns);
   }
-  if (holder == nullptr) return "";
+  // Gone, and nothing proved: free. Proxyless clients and plaintext nodes hold nothing worth
+  // keeping once disconnected (and would otherwise hold an id forever).
+  if (holder == nullptr || (!holder->connected && holder->identity.empty())) return "";
   const std::string identity = provenIdentity(peer);
-  const auto holderName = [&] {
-    return holder->identity.empty() ? std::string("a node without identity") : holder->identity;
-  };
-  if (holder->sidecar != node.isTrellisProxy()) {
-    return fmt::format("node id {} is held by a {}", node.id,
+  if (holder->connected && holder->sidecar != node.isTrellisProxy()) {
+    return fmt::format("node id {} is held by a connected {}", node.id,
                        holder->sidecar ? "sidecar" : "proxyless client");
   }
   if (identity == holder->identity) return "";
-  if (holder->identity.empty() && !identity.empty() && !holder->connected) return "";
   return fmt::format(
       "node id {} is held by {} ({}); another identity may take it once trellisd forgets that "
       "node",
-      node.id, holderName(), holder->connected ? "connected" : "in its grace period");
+      node.id, holder->identity.empty() ? std::string("a node without identity") : holder->identity,
+      holder->connected ? "connected" : "in its grace period");
 }
 
 }  // namespace trellis::controlplane

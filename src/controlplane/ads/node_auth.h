@@ -38,16 +38,15 @@ struct NodeHolder {
   bool connected = false;
 };
 
-/// The identity a stream proved: its SPIFFE ID over mutual TLS, "" over plaintext.
-inline std::string provenIdentity(const StreamPeer& peer) {
-  return peer.mutualTls ? peer.spiffeId : std::string();
-}
+/// The identity a stream proved, canonical (trust domain lower-cased): its SPIFFE ID over
+/// mutual TLS, "" over plaintext.
+std::string provenIdentity(const StreamPeer& peer);
 
-/// Why `node` (from `peer`) may not take its id from `holder` (null: the id is free), or "".
-/// A sidecar's id must end in ".<namespace>", so a certificate reaches only ids of its own
-/// namespace. A held id goes only to the same kind of node with the same identity, or, once its
-/// holder has disconnected, from plaintext to an identity (a sidecar restarted with one). The id
-/// is free again when trellisd forgets the node (its grace period over).
+/// Why `node` (from `peer`) may not take its id from `holder` (null: none), or "". A sidecar's
+/// id must end in ".<namespace>", so a certificate reaches only ids of its own namespace. An id
+/// whose holder proved an identity goes only to that identity, until trellisd forgets the holder
+/// (its grace period over); a connected holder's id goes only to the same kind of node too. A
+/// disconnected holder that proved nothing holds nothing.
 std::string refuseTakeover(const NodeInfo& node, const StreamPeer& peer, const NodeHolder* holder);
 
 }  // namespace trellis::controlplane

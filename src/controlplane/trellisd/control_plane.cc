@@ -388,10 +388,12 @@ void ControlPlane::rebuild(NodeView& view) {
       if (service.meta.ns != registration->ns || service.meta.name != registration->service) {
         continue;
       }
-      if (std::string problem = admissionProblem(mesh_->resources, service, registration->identity);
-          !problem.empty()) {
-        view.notes.push_back("not an endpoint of its Service: " + problem);
+      std::string problem = admissionProblem(mesh_->resources, service, registration->identity);
+      if (!problem.empty()) view.notes.push_back("not an endpoint of its Service: " + problem);
+      if (problem != view.admissionProblem && !problem.empty()) {
+        log::warn("node {}: not an endpoint of its Service: {}", view.info.id, problem);
       }
+      view.admissionProblem = std::move(problem);
     }
   }
   view.error = std::move(built.error);

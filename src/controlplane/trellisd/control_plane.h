@@ -51,6 +51,7 @@ struct NodeView {
   std::string error;                       // its configuration could not be built
   xds::Resources resources;                // what it was last given
   std::vector<std::string> listenerNames;  // proxyless: the LDS names it asked for
+  std::string admissionProblem;            // why it is no endpoint of its Service (logged once)
 };
 
 class ControlPlane final : public AdsServer::Hooks {

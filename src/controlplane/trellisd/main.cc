@@ -159,7 +159,8 @@ int main(int argc, char** argv) try {
     // SPIFFE IDs carry the trust domain lower-cased: compare like with like.
     std::string why;
     auto domain = pki::SpiffeId::parse("spiffe://" + caOptions.trustDomain, &why);
-    if (!domain) {
+    if (domain && !domain->path.empty()) why = "a trust domain has no path";
+    if (!domain || !domain->path.empty()) {
       std::cerr << "trellisd: --trust-domain " << caOptions.trustDomain << ": " << why << "\n";
       return 2;
     }

@@ -116,11 +116,6 @@ void WorkloadIdentity::renewNow() {
 }
 
 void WorkloadIdentity::publish(std::shared_ptr<const Credentials> credentials) {
-  {
-    // An early renewal asked for while this one was in flight is this one.
-    std::lock_guard lock(mutex_);
-    renewRequested_ = false;
-  }
   current_.store(credentials);
   if (callbacks_.onCredentials) {
     loop_.post([callback = callbacks_.onCredentials, credentials = std::move(credentials)] {
@@ -131,6 +126,12 @@ void WorkloadIdentity::publish(std::shared_ptr<const Credentials> credentials) {
 
 WorkloadIdentity::Outcome WorkloadIdentity::requestCertificate(const Credentials* current,
                                                                const EVP_PKEY* currentKey) {
+  {
+    // An early renewal asked for before now is this request; one asked for while it is in
+    // flight (its answer may predate what prompted it) comes after it.
+    std::lock_guard lock(mutex_);
+    renewRequested_ = false;
+  }
   Outcome outcome;
   // A new key for every certificate: a stolen key is worth one certificate lifetime at most.
   pki::KeyPtr key = pki::generateKey();

@@ -106,13 +106,21 @@ TEST(NodeAuth, ANodeIdGoesOnlyToTheIdentityThatHoldsIt) {
   const NodeHolder plaintextLive{true, "", true};
   EXPECT_EQ(refuseTakeover(impostor, mutualTls(kCheckout), &plaintextGone), "");
   EXPECT_NE(refuseTakeover(impostor, mutualTls(kCheckout), &plaintextLive), "");
-  // Kinds do not mix.
+  // Kinds do not mix while connected.
   NodeInfo proxyless;
   proxyless.id = "billing-1.shop";
-  EXPECT_NE(refuseTakeover(proxyless, {}, &plaintextGone).find("held by a sidecar"),
+  EXPECT_NE(refuseTakeover(proxyless, {}, &plaintextLive).find("held by a connected sidecar"),
             std::string::npos);
-  const NodeHolder client{false, "", false};
-  EXPECT_NE(refuseTakeover(sidecar("shop", "billing", ""), {}, &client), "");
+  const NodeHolder clientLive{false, "", true};
+  EXPECT_NE(refuseTakeover(sidecar("shop", "billing", ""), {}, &clientLive), "");
+  // A holder gone that proved nothing holds nothing: a proxyless client cannot lock an id.
+  const NodeHolder clientGone{false, "", false};
+  EXPECT_EQ(refuseTakeover(sidecar("shop", "billing", ""), {}, &clientGone), "");
+  EXPECT_EQ(refuseTakeover(proxyless, {}, &plaintextGone), "");
+  // Identities compare canonically: the trust domain is case-insensitive.
+  EXPECT_EQ(refuseTakeover(sidecar("shop", "billing", "billing"),
+                           mutualTls("spiffe://TRELLIS.local/ns/shop/sa/billing"), &billingGone),
+            "");
 }
 
 }  // namespace
