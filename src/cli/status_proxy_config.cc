@@ -182,6 +182,8 @@ std::string renderStatusTable(const nlohmann::json& proxies) {
   Table table{{"ID", "SERVICE", "NAMESPACE", "CONNECTED", "LDS", "RDS", "CDS", "EDS"}, {}};
   std::vector<std::string> nackReasons;
   std::vector<std::string> buildErrors;  // trellisd could not build the proxy's configuration
+  std::vector<std::string> identities;   // proved over mutual TLS
+  std::vector<std::string> notServing;   // registered, but not admitted as its Service's endpoint
   for (const auto& proxy : proxies) {
     std::vector<std::string> row = {
         scalarText(member(proxy, "id")), scalarText(member(proxy, "service")),
@@ -194,6 +196,14 @@ std::string renderStatusTable(const nlohmann::json& proxies) {
     }
     nackReasons.push_back(reasons);
     buildErrors.push_back(scalarText(member(proxy, "error")));
+    identities.push_back(scalarText(member(proxy, "identity")));
+    std::string admission;
+    constexpr std::string_view kNotAnEndpoint = "not an endpoint of its Service: ";
+    for (const auto& note : fieldArray(proxy, "notes")) {
+      const std::string text = scalarText(note);
+      if (text.starts_with(kNotAnEndpoint)) admission = text.substr(kNotAnEndpoint.size());
+    }
+    notServing.push_back(admission);
     table.addRow(std::move(row));
   }
   // The last columns only when some proxy has something to say there.
@@ -204,8 +214,10 @@ std::string renderStatusTable(const nlohmann::json& proxies) {
     table.headers.push_back(header);
     for (size_t i = 0; i < cells.size(); ++i) table.rows[i].push_back(cells[i]);
   };
+  addColumn("IDENTITY (MTLS)", identities);
   addColumn("NACK REASON", nackReasons);
   addColumn("CONFIG ERROR", buildErrors);
+  addColumn("NOT AN ENDPOINT BECAUSE", notServing);
   return renderTable(table);
 }
 

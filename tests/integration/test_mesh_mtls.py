@@ -13,7 +13,7 @@ import subprocess
 import time
 import unittest
 
-from harness import TrellisTestCase, http_get, make_scratch_dir
+from harness import TrellisTestCase, binary, http_get, make_scratch_dir
 from mesh_harness import Mesh, wait_until
 from test_proxy_identity import IdentityInstance, write_token_file
 from test_xds_mtls import XdsMutualTlsTestCase, ask, sidecar_metadata, tls_context
@@ -295,6 +295,14 @@ class AdmissionTest(MeshTestCase):
         notes = self.mesh.proxy(node)["notes"]
         self.assertIn("not an endpoint of its Service: service account checkout may not serve "
                       "Service shop/billing (spec.serviceAccounts: billing)", notes)
+        # The operator sees it, and who is who, in trellisctl status.
+        env = dict(os.environ, TRELLIS_SERVER=self.mesh.url,
+                   TRELLIS_TOKEN_FILE=os.path.join(self.mesh.data_dir, "api-token"))
+        status = subprocess.run([binary("src/cli/trellisctl"), "status"], env=env,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        self.assertIn("NOT AN ENDPOINT BECAUSE", status)
+        self.assertIn("service account checkout may not serve Service shop/billing", status)
+        self.assertIn(spiffe("billing"), status)
 
         # spec.serviceAccounts lets checkout's account serve billing after all.
         self.apply("apiVersion: trellis.dev/v1alpha1\nkind: Service\n"
@@ -308,6 +316,31 @@ class AdmissionTest(MeshTestCase):
         checkout.wait_endpoints("billing", {billing.inbound_port, 1, 2, 3})
         self.apply(peer_authentication("billing-strict", "STRICT", "billing"))
         checkout.wait_endpoints("billing", {billing.inbound_port, 1, 2})
+
+
+class RestoredNodeIdTest(MeshTestCase):
+    """After a trellisd restart, an instance restored from the store (its sidecar not back yet)
+    still holds its node id for its identity: another certificate cannot take it meanwhile."""
+
+    def test_a_restored_instance_keeps_its_id_for_its_identity(self):
+        billing = self.start("billing", "billing-1")
+        billing.kill_proxy()
+        self.mesh.restart()
+        self.d = self.mesh  # for XdsMutualTlsTestCase.workload
+        with open(os.path.join(self.mesh.data_dir, "ca", "root.pem"), encoding="utf-8") as f:
+            bundle = f.read()
+        cert, key = XdsMutualTlsTestCase.workload(self, NS, "checkout")
+        answer = ask(self.mesh.xds_tls_port, sidecar_metadata(NS, "billing", "checkout"),
+                     node_id="billing-1.shop", ssl_context=tls_context(bundle, cert, key))
+        self.assertFalse(answer.responded, answer)
+        self.assertIn(f"node id billing-1.shop is held by {spiffe('billing')} (in its grace "
+                      "period)", answer.message)
+        # The real one comes back to its id.
+        billing.start_proxy()
+        wait_until("billing-1 connected again",
+                   lambda: (self.mesh.proxy("billing-1.shop") or {}).get("connected"),
+                   procs=[billing.proxy])
+        self.assertEqual(self.mesh.proxy("billing-1.shop")["identity"], spiffe("billing"))
 
 
 class UntrustedControlPlaneTest(MeshTestCase):

@@ -74,6 +74,32 @@ TEST(StatusTable, TrellisdShortTypeKeysAndBuildErrors) {
             "-                              Service shop/auth has no ports\n");
 }
 
+TEST(StatusTable, IdentitiesAndEndpointsLeftOut) {
+  const std::string problem =
+      "service account checkout may not serve Service shop/billing (spec.serviceAccounts: "
+      "billing)";
+  json proxies = json::array();
+  proxies.push_back({{"id", "billing-1.shop"},
+                     {"service", "billing"},
+                     {"namespace", "shop"},
+                     {"connected", true},
+                     {"types", json::object()},
+                     {"identity", "spiffe://trellis.local/ns/shop/sa/billing"},
+                     {"notes", json::array()}});
+  proxies.push_back({{"id", "x-1.shop"},
+                     {"service", "billing"},
+                     {"namespace", "shop"},
+                     {"connected", true},
+                     {"types", json::object()},
+                     {"identity", "spiffe://trellis.local/ns/shop/sa/checkout"},
+                     {"notes", {"not an endpoint of its Service: " + problem}}});
+  const std::string table = renderStatusTable(proxies);
+  EXPECT_NE(table.find("IDENTITY (MTLS)"), std::string::npos) << table;
+  EXPECT_NE(table.find("spiffe://trellis.local/ns/shop/sa/billing"), std::string::npos) << table;
+  EXPECT_NE(table.find("NOT AN ENDPOINT BECAUSE"), std::string::npos) << table;
+  EXPECT_NE(table.find(problem), std::string::npos) << table;
+}
+
 TEST(ProxyConfig, ProtoFieldNamesAsTrellisdPrintsThem) {
   json config = json::parse(R"({
     "routes": [{"name": "mesh/outbound", "virtual_hosts": [{"name": "shop/billing",
