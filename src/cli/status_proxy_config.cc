@@ -197,13 +197,7 @@ std::string renderStatusTable(const nlohmann::json& proxies) {
     nackReasons.push_back(reasons);
     buildErrors.push_back(scalarText(member(proxy, "error")));
     identities.push_back(scalarText(member(proxy, "identity")));
-    std::string admission;
-    constexpr std::string_view kNotAnEndpoint = "not an endpoint of its Service: ";
-    for (const auto& note : fieldArray(proxy, "notes")) {
-      const std::string text = scalarText(note);
-      if (text.starts_with(kNotAnEndpoint)) admission = text.substr(kNotAnEndpoint.size());
-    }
-    notServing.push_back(admission);
+    notServing.push_back(scalarText(member(proxy, "notAnEndpointBecause")));
     table.addRow(std::move(row));
   }
   // The last columns only when some proxy has something to say there.

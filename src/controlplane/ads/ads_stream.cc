@@ -47,15 +47,11 @@ bool AdsStream::handle(DiscoveryRequest& request) {
                             "the first DiscoveryRequest of a stream must carry node.id"));
       return false;
     }
-    if (std::string refusal = refuseNode(node, peer_, state_.authPolicy()); !refusal.empty()) {
+    std::string refusal = refuseNode(node, peer_, state_.authPolicy());
+    if (refusal.empty()) refusal = state_.nodeConnected(shared_from_this(), node, peer_);
+    if (!refusal.empty()) {
       log::warn("xDS: refused: {}", refusal);
       state_.recordRefused();
-      shutdown(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, refusal));
-      return false;
-    }
-    if (std::string refusal = state_.nodeConnected(shared_from_this(), node, peer_);
-        !refusal.empty()) {
-      log::warn("xDS: refused: {}", refusal);
       shutdown(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, refusal));
       return false;
     }

@@ -30,7 +30,6 @@ std::string AdsServerState::nodeConnected(const std::shared_ptr<AdsStream>& stre
     }
     if (std::string refusal = refuseTakeover(node, peer, holder ? &*holder : nullptr);
         !refusal.empty()) {
-      ++counters_.nodesRefused;
       return refusal;
     }
     reserved_.erase(node.id);

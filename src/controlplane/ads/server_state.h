@@ -50,7 +50,7 @@ class AdsServerState {
   bool recordNack(const std::string& nodeId, const std::string& typeUrl, const std::string& version,
                   const std::string& message);
 
-  /// A node refused by refuseNode() (logged by the caller).
+  /// A node refused, by refuseNode() or nodeConnected() (logged by the caller).
   void recordRefused();
 
   // From AdsServer.

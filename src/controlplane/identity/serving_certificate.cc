@@ -40,10 +40,9 @@ std::string ServingCertificate::start() {
     std::string error;
     // The bundle may have gained a root: client certificates of the new root must pass.
     if (!writeFile(rootsFile_, certificates_.bundlePem(), 0644, error)) return error;
-    expiresAt_ = previous->notAfter;
     armRenewal(previous->notAfter, previous->notBefore);
     log::info("xDS TLS port: serving as {} with the certificate of the previous run, until {}",
-              spiffeId_, expiresAt_);
+              spiffeId_, previous->notAfter);
     return "";
   }
   return issueAndWrite();
@@ -56,12 +55,12 @@ std::optional<pki::CertInfo> ServingCertificate::reusable() const {
   const size_t chainStart =
       identity ? identity->find("-----BEGIN CERTIFICATE-----") : std::string::npos;
   if (chainStart == std::string::npos || !id) return std::nullopt;
-  const std::optional<std::string> keyPem = identity->substr(0, chainStart);
-  const std::optional<std::string> chain = identity->substr(chainStart);
+  const std::string_view keyPem = std::string_view(*identity).substr(0, chainStart);
+  const std::string_view chain = std::string_view(*identity).substr(chainStart);
   const int64_t now = std::time(nullptr);
-  if (!pki::verifyChain(*chain, certificates_.bundlePem(), now, id, &error)) return std::nullopt;
-  const pki::KeyPtr key = pki::parsePrivateKey(*keyPem);
-  const std::vector<pki::CertPtr> certs = pki::parseCertificates(*chain);
+  if (!pki::verifyChain(chain, certificates_.bundlePem(), now, id)) return std::nullopt;
+  const pki::KeyPtr key = pki::parsePrivateKey(keyPem);
+  const std::vector<pki::CertPtr> certs = pki::parseCertificates(chain);
   if (key == nullptr || certs.empty()) return std::nullopt;
   const std::string probe = "trellisd";  // the key must be the certificate's
   if (!pki::verifySignature(*certs.front(), probe, pki::sign(*key, probe))) return std::nullopt;
@@ -93,9 +92,8 @@ std::string ServingCertificate::issueAndWrite() {
     return error;
   }
   const pki::CertInfo info = pki::inspect(*issued.front());
-  expiresAt_ = info.notAfter;
   armRenewal(info.notAfter, info.notBefore);
-  log::info("xDS TLS port: serving as {} until {}", spiffeId_, expiresAt_);
+  log::info("xDS TLS port: serving as {} until {}", spiffeId_, info.notAfter);
   return "";
 }
 

@@ -37,7 +37,6 @@ class ServingCertificate {
   /// The private key and the chain (leaf first), in one PEM file: give it to gRPC as both.
   const std::string& identityFile() const { return identityFile_; }
   const std::string& rootsFile() const { return rootsFile_; }
-  int64_t expiresAt() const { return expiresAt_; }
 
  private:
   std::string issueAndWrite();
@@ -52,7 +51,6 @@ class ServingCertificate {
   std::string spiffeId_;
   std::string identityFile_;
   std::string rootsFile_;
-  int64_t expiresAt_ = 0;
   Timer renewal_;
 };
 

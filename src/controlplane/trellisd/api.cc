@@ -273,6 +273,7 @@ http::ControlResponse Api::proxies() {
         {"types", types}};
     if (auto it = nodes.find(status.node.id); it != nodes.end()) {
       entry["notes"] = it->second.notes;
+      entry["notAnEndpointBecause"] = it->second.admissionProblem;
       entry["error"] = it->second.error;
     }
     items.push_back(std::move(entry));

@@ -159,8 +159,11 @@ int main(int argc, char** argv) try {
     // SPIFFE IDs carry the trust domain lower-cased: compare like with like.
     std::string why;
     auto domain = pki::SpiffeId::parse("spiffe://" + caOptions.trustDomain, &why);
-    if (domain && !domain->path.empty()) why = "a trust domain has no path";
-    if (!domain || !domain->path.empty()) {
+    if (domain && !domain->path.empty()) {
+      domain.reset();
+      why = "a trust domain has no path";
+    }
+    if (!domain) {
       std::cerr << "trellisd: --trust-domain " << caOptions.trustDomain << ": " << why << "\n";
       return 2;
     }

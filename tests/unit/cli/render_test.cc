@@ -85,14 +85,14 @@ TEST(StatusTable, IdentitiesAndEndpointsLeftOut) {
                      {"connected", true},
                      {"types", json::object()},
                      {"identity", "spiffe://trellis.local/ns/shop/sa/billing"},
-                     {"notes", json::array()}});
+                     {"notAnEndpointBecause", ""}});
   proxies.push_back({{"id", "x-1.shop"},
                      {"service", "billing"},
                      {"namespace", "shop"},
                      {"connected", true},
                      {"types", json::object()},
                      {"identity", "spiffe://trellis.local/ns/shop/sa/checkout"},
-                     {"notes", {"not an endpoint of its Service: " + problem}}});
+                     {"notAnEndpointBecause", problem}});
   const std::string table = renderStatusTable(proxies);
   EXPECT_NE(table.find("IDENTITY (MTLS)"), std::string::npos) << table;
   EXPECT_NE(table.find("spiffe://trellis.local/ns/shop/sa/billing"), std::string::npos) << table;

@@ -454,7 +454,6 @@ TEST(AdsClient, MutualTlsStreamVerifiesTheServerAndStaysUp) {
   good.reset();
 
   // A server presenting another identity than the one insisted on is never spoken to.
-  std::vector<std::string> ended;
   auto wrong = run("spiffe://trellis.local/ns/shop/sa/impostor");
   ASSERT_EQ(wrong->start(), "");
   ASSERT_TRUE(wrong->waitForStatus([](const AdsStatus& s) { return s.reconnects > 0; }));
